@@ -1,0 +1,40 @@
+"""The Workflow API: a Flask app factory."""
+
+import logging
+
+from flask import Flask
+
+from . import config
+from .artifacts import models as _artifact_models  # noqa: F401 - register tables
+from .artifacts.storage import init_storage
+from .errors import register_error_handlers
+from .extensions import broker, db, migrate
+from .openapi import init_swagger
+from .pipelines import models as _pipeline_models  # noqa: F401 - register tables
+from .runs import models as _run_models  # noqa: F401 - register tables
+
+
+def create_app(overrides=None):
+    """Build the app from the environment, then ``overrides`` (for tests)."""
+    app = Flask(__name__)
+    app.config.update(config.from_environment())
+    if overrides:
+        app.config.update(overrides)
+    app.json.sort_keys = False
+    logging.basicConfig(level=logging.INFO)
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True)
+    broker.init_app(app)
+    init_storage(app)
+    register_error_handlers(app)
+
+    from .artifacts.views import blueprint as artifacts
+    from .health import blueprint as health
+    from .pipelines.views import blueprint as pipelines
+    from .runs.views import blueprint as runs
+
+    for blueprint in (health, pipelines, runs, artifacts):
+        app.register_blueprint(blueprint)
+    init_swagger(app)
+    return app

@@ -1,0 +1,66 @@
+"""Configuration read from the environment, with the embedded defaults."""
+
+import os
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def env_flag(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in TRUE_WORDS
+
+
+def embedded_data_folder():
+    """Where the embedded default keeps its SQLite file and broker queue."""
+    return os.path.abspath(os.environ.get("WORKFLOW_DATA_FOLDER", "var"))
+
+
+def broker_settings():
+    """Celery broker URL and transport options, shared by API and worker.
+
+    Without CELERY_BROKER_URL both sides use kombu's filesystem transport in
+    the same folder, so the embedded default needs no broker server.
+    """
+    url = os.environ.get("CELERY_BROKER_URL")
+    if url:
+        return url, {}
+    folder = os.path.abspath(
+        os.environ.get("CELERY_BROKER_FOLDER", os.path.join(embedded_data_folder(), "broker"))
+    )
+    queue = os.path.join(folder, "queue")
+    processed = os.path.join(folder, "processed")
+    for path in (queue, processed):
+        os.makedirs(path, exist_ok=True)
+    return "filesystem://", {
+        "data_folder_in": queue,
+        "data_folder_out": queue,
+        "processed_folder": processed,
+        "store_processed": False,
+    }
+
+
+def from_environment():
+    """The Flask config mapping for ``create_app``."""
+    data = embedded_data_folder()
+    database = os.environ.get("SQLALCHEMY_DATABASE_URI")
+    if not database:
+        os.makedirs(data, exist_ok=True)
+        database = "sqlite:///" + os.path.join(data, "workflow.sqlite3")
+    broker_url, transport_options = broker_settings()
+    max_content = os.environ.get("MAX_CONTENT_LENGTH")
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-key"),
+        "SQLALCHEMY_DATABASE_URI": database,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_BROKER_TRANSPORT_OPTIONS": transport_options,
+        "CELERY_RESULT_BACKEND": os.environ.get("CELERY_RESULT_BACKEND") or None,
+        "CELERY_ALWAYS_EAGER": env_flag("CELERY_ALWAYS_EAGER"),
+        "BROKER_CONNECT_TIMEOUT": float(os.environ.get("BROKER_CONNECT_TIMEOUT", "3")),
+        "BLOB_API_SERVER": os.environ.get("BLOB_API_SERVER") or None,
+        "BLOB_API_TOKEN": os.environ.get("BLOB_API_TOKEN") or None,
+        "MAX_CONTENT_LENGTH": int(max_content) if max_content else 1024**3,
+        "UPLOAD_FOLDER": os.path.abspath(os.environ.get("UPLOAD_FOLDER", "uploads")),
+    }

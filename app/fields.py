@@ -1,0 +1,118 @@
+"""Marshmallow fields and helpers shared by the domains' schemas."""
+
+from datetime import timezone
+from urllib.parse import urlsplit
+
+from flask import request
+from marshmallow import ValidationError, fields
+from marshmallow import validate as validators
+
+from .errors import ApiError
+
+
+class Text(fields.String):
+    """A string the databases can store: no NUL, valid UTF-8."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValidationError("Must be valid Unicode text.") from error
+        return text
+
+
+class UtcDateTime(fields.DateTime):
+    """ISO 8601 in UTC; SQLite hands back naive datetimes, which are UTC here."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+def plain_file_name(value):
+    """A file name without folders: what a run's input may be called."""
+    if value in {".", ".."} or "/" in value or "\\" in value:
+        raise ValidationError("Must be a plain file name: no folders, '.' or '..'.")
+
+
+def relative_path(value):
+    """A path inside the working directory: not absolute, no '..'."""
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith(("/", "\\")) or (len(value) > 1 and value[1] == ":"):
+        raise ValidationError("Must be a relative path.")
+    if ".." in parts or any(part == "" for part in parts):
+        raise ValidationError("Must not contain '..' or empty path parts.")
+
+
+def url_with_scheme(schemes):
+    def check(value):
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as error:
+            raise ValidationError("Not a valid URL.") from error
+        if parts.scheme not in schemes:
+            raise ValidationError(f"URL scheme must be one of: {', '.join(sorted(schemes))}.")
+        if parts.scheme in {"http", "https"} and not parts.hostname:
+            raise ValidationError("URL must name a host.")
+        if parts.scheme == "file" and not parts.path:
+            raise ValidationError("file URL must name a path.")
+        if any(ch.isspace() for ch in value):
+            raise ValidationError("URL must not contain white space.")
+
+    return check
+
+
+def git_url(value):
+    """ssh (scp-like or ssh://), https, http, git or file URLs."""
+    if any(ch.isspace() for ch in value):
+        raise ValidationError("Repository URL must not contain white space.")
+    if value.startswith("-"):
+        raise ValidationError("Repository URL must not start with '-'.")
+    scheme = urlsplit(value).scheme if "://" in value else ""
+    if scheme:
+        if scheme not in {"ssh", "https", "http", "git", "file"}:
+            raise ValidationError("Repository URL scheme must be ssh, https, http, git or file.")
+        return
+    user_host, sep, path = value.partition(":")
+    if not sep or not user_host or not path:
+        raise ValidationError("Not a git URL (ssh://, https://, file:// or user@host:path).")
+
+
+def query_int(name, minimum, maximum, default=None):
+    """An integer query parameter, or a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"Query parameter '{name}' must be an integer.") from None
+    if not minimum <= value <= maximum:
+        raise ApiError(400, f"Query parameter '{name}' must be between {minimum} and {maximum}.")
+    return value
+
+
+def json_body():
+    """The request's JSON body, or a 400 that says what is wrong with it."""
+    if not request.is_json:
+        raise ApiError(400, "The body must be JSON with Content-Type: application/json.")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "The body is not valid JSON.")
+    return body
+
+
+def bounded_text(maximum, minimum=0, validate=None, **kwargs):
+    checks = [length_between(minimum, maximum)]
+    if validate is not None:
+        checks.append(validate)
+    return Text(validate=checks, **kwargs)
+
+
+def length_between(minimum, maximum):
+    return validators.Length(min=minimum, max=maximum)

@@ -1,0 +1,65 @@
+"""Tables of the runs domain: runs, their state history and console."""
+
+from roles.models import db, utcnow
+
+from ..ids import new_uuid
+from .states import RunState
+
+
+class Run(db.Model):
+    __tablename__ = "run"
+    __table_args__ = (db.UniqueConstraint("pipeline_id", "sequence"),)
+
+    id = db.Column(db.Integer, primary_key=True)
+    uuid = db.Column(db.String(32), nullable=False, unique=True, default=new_uuid)
+    pipeline_id = db.Column(db.Integer, db.ForeignKey("pipeline.id"), nullable=False)
+    sequence = db.Column(db.Integer, nullable=False)
+    # The newest of ``states``, kept here so that filtering by state is a
+    # plain indexed column.
+    state = db.Column(db.String(16), nullable=False, default=RunState.NOT_STARTED.value)
+    inputs = db.Column(db.JSON, nullable=False, default=list)
+    callback_url = db.Column(db.String(2048), nullable=True)
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    started_at = db.Column(db.DateTime(timezone=True), nullable=True)
+    completed_at = db.Column(db.DateTime(timezone=True), nullable=True)
+
+    pipeline = db.relationship("Pipeline", lazy="joined", innerjoin=True)
+    states = db.relationship(
+        "RunStateChange", order_by="RunStateChange.id", cascade="all, delete-orphan"
+    )
+    artifacts = db.relationship(
+        "Artifact", order_by="Artifact.id", cascade="all, delete-orphan", back_populates="run"
+    )
+
+
+db.Index("ix_run_pipeline_state", Run.pipeline_id, Run.state)
+
+
+class RunStateChange(db.Model):
+    """One entry of a run's state history."""
+
+    __tablename__ = "run_state"
+
+    id = db.Column(db.Integer, primary_key=True)
+    run_id = db.Column(db.Integer, db.ForeignKey("run.id"), nullable=False, index=True)
+    state = db.Column(db.String(16), nullable=False)
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class ConsoleChunk(db.Model):
+    """A piece of a run's console output; the console is their concatenation.
+
+    Appending inserts a row, so a long simulation's output costs in proportion
+    to its length instead of rewriting one ever-growing value.
+    """
+
+    __tablename__ = "console_chunk"
+
+    id = db.Column(db.Integer, primary_key=True)
+    run_id = db.Column(db.Integer, db.ForeignKey("run.id"), nullable=False)
+    stream = db.Column(db.String(8), nullable=False)
+    text = db.Column(db.Text, nullable=False)
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+db.Index("ix_console_chunk_run_id_id", ConsoleChunk.run_id, ConsoleChunk.id)

@@ -1,0 +1,27 @@
+"""The run state machine."""
+
+from enum import Enum
+
+
+class RunState(str, Enum):
+    NOT_STARTED = "NOT_STARTED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+ALLOWED_CHANGES = {
+    RunState.NOT_STARTED: {RunState.RUNNING, RunState.CANCELLED},
+    RunState.RUNNING: {RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED},
+    RunState.COMPLETED: set(),
+    RunState.FAILED: set(),
+    RunState.CANCELLED: set(),
+}
+
+FINAL_STATES = {state for state, nexts in ALLOWED_CHANGES.items() if not nexts}
+STATE_NAMES = [state.value for state in RunState]
+
+
+def can_change(current, new):
+    return RunState(new) in ALLOWED_CHANGES[RunState(current)]

@@ -1,0 +1,110 @@
+"""Developer and operator tasks: ``invoke -l`` lists them."""
+
+import os
+import sys
+
+from invoke import task
+
+PYTHON_SOURCES = "app roles worker tests tasks.py run.py bench"
+
+
+def _app():
+    from app import create_app
+
+    return create_app()
+
+
+def _permission(name):
+    from app.permissions import WorkflowPermissions
+
+    try:
+        return WorkflowPermissions[name]
+    except KeyError:
+        names = ", ".join(p.name for p in WorkflowPermissions)
+        sys.exit(f"Unknown permission {name!r}; choose one of: {names}")
+
+
+@task(help={"name": "who the key is for", "permission": "PIPELINES_CLIENT or PIPELINES_WORKER"})
+def create_application_key(c, name, permission):
+    """Create an application key; prints exactly one line API_TOKEN=<key>."""
+    from roles.services import create_application_key as create
+
+    with _app().app_context():
+        _, key = create(name, [_permission(permission)])
+    print(f"API_TOKEN={key}")
+
+
+@task
+def list_application_keys(c):
+    """List applications: id, name, key prefix, permissions, revoked or not."""
+    from roles.queries import list_applications
+
+    with _app().app_context():
+        for application in list_applications():
+            permissions = ",".join(p.name for p in application.permissions)
+            revoked = f"revoked {application.revoked_at:%Y-%m-%d}" if application.revoked_at else "active"
+            print(f"{application.id}\t{application.name}\t{application.key_prefix}…\t{permissions}\t{revoked}")
+
+
+@task(help={"id": "the application id, from list-application-keys"})
+def revoke_application_key(c, id):
+    """Revoke an application's key: it gets 401 from then on."""
+    from roles.services import revoke_application
+
+    with _app().app_context():
+        if revoke_application(int(id)) is None:
+            sys.exit(f"No application with id {id}")
+    print(f"revoked application {id}")
+
+
+@task(
+    help={
+        "name": "pipeline name",
+        "description": "what it is for",
+        "model": "the .glm file to run (default model.glm)",
+        "repository": "git URL holding the model files",
+        "branch": "git branch",
+        "timeout": "seconds a run may take",
+    }
+)
+def create_pipeline(c, name, description=None, model="model.glm", repository=None, branch=None, timeout=None):
+    """Create a pipeline directly in the database; prints its JSON."""
+    import json
+
+    from app.pipelines.schemas import pipeline_input, pipeline_output
+    from app.pipelines.services import create_pipeline as create
+
+    fields = {"name": name, "description": description, "model": model,
+              "repository_ssh_url": repository, "repository_branch": branch,
+              "timeout": int(timeout) if timeout else None}
+    with _app().app_context():
+        pipeline = create(pipeline_input.load(fields))
+        print(json.dumps(pipeline_output.dump(pipeline)))
+
+
+@task(help={"cov": "measure coverage", "k": "only tests matching this expression"})
+def test(c, cov=False, k=None):
+    """Run the whole test suite."""
+    args = ["python", "-m", "pytest"]
+    if cov:
+        args += ["--cov=app", "--cov=roles", "--cov=worker", "--cov-report=term-missing"]
+    if k:
+        args += ["-k", repr(k)]
+    c.run(" ".join(args), pty=False)
+
+
+@task
+def style(c):
+    """Check formatting (ruff format --check)."""
+    c.run(f"ruff format --check {PYTHON_SOURCES}")
+
+
+@task
+def lint(c):
+    """Static checks (ruff)."""
+    c.run(f"ruff check {PYTHON_SOURCES}")
+
+
+@task(pre=[style, lint, test])
+def precommit(c):
+    """Everything CI checks: style, lint and tests."""

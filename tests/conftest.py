@@ -1,0 +1,170 @@
+import os
+import tempfile
+
+import pytest
+
+# Keep the embedded defaults (SQLite file, broker folder) out of the work tree.
+os.environ.setdefault("WORKFLOW_DATA_FOLDER", tempfile.mkdtemp(prefix="workflow-test-data-"))
+
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.permissions import WorkflowPermissions  # noqa: E402
+from roles.services import create_application_key, revoke_application  # noqa: E402
+
+from .services import create_postgres_database, drop_postgres_database  # noqa: E402
+
+DATABASES = ["postgresql", "sqlite"]
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory):
+    """One fresh database per engine, created when first asked for."""
+    made = {}
+
+    def url_for(kind):
+        if kind not in made:
+            if kind == "postgresql":
+                made[kind] = create_postgres_database()
+            else:
+                made[kind] = "sqlite:///" + str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+        return made[kind]
+
+    yield url_for
+    if "postgresql" in made:
+        drop_postgres_database(made["postgresql"])
+
+
+def make_app(database_url, upload_folder, **overrides):
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "CELERY_BROKER_URL": "memory://",
+            "CELERY_BROKER_TRANSPORT_OPTIONS": {},
+            "UPLOAD_FOLDER": str(upload_folder),
+            "SERVER_NAME": "workflow.test",
+            **overrides,
+        }
+    )
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def session_app(request, database_urls, tmp_path_factory):
+    """The app on each database engine; every API test runs on both."""
+    app = make_app(database_urls(request.param), tmp_path_factory.mktemp("uploads"))
+    app.config["DATABASE_KIND"] = request.param
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def empty_tables(app):
+    with app.app_context():
+        tables = list(reversed(db.metadata.sorted_tables))
+        if db.engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{table.name}"' for table in tables)
+            db.session.execute(db.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                db.session.execute(table.delete())
+        db.session.commit()
+
+
+@pytest.fixture
+def app(session_app):
+    empty_tables(session_app)
+    max_content = session_app.config["MAX_CONTENT_LENGTH"]
+    yield session_app
+    session_app.config["MAX_CONTENT_LENGTH"] = max_content
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Keys:
+    """Headers for every kind of key the contract distinguishes."""
+
+    def __init__(self, app):
+        with app.app_context():
+            _, self.client_key = create_application_key("client", [WorkflowPermissions.PIPELINES_CLIENT])
+            _, self.worker_key = create_application_key("worker", [WorkflowPermissions.PIPELINES_WORKER])
+            revoked, self.revoked_key = create_application_key(
+                "revoked", [WorkflowPermissions.PIPELINES_CLIENT, WorkflowPermissions.PIPELINES_WORKER]
+            )
+            revoke_application(revoked.id)
+        self.unknown_key = "not-a-key-anyone-was-given"
+
+    @staticmethod
+    def header(key):
+        return {"Workflow-API-Key": key} if key is not None else {}
+
+    @property
+    def client(self):
+        return self.header(self.client_key)
+
+    @property
+    def worker(self):
+        return self.header(self.worker_key)
+
+    def by_kind(self, kind):
+        return self.header(
+            {
+                "none": None,
+                "unknown": self.unknown_key,
+                "revoked": self.revoked_key,
+                "client": self.client_key,
+                "worker": self.worker_key,
+            }[kind]
+        )
+
+
+@pytest.fixture
+def keys(app):
+    return Keys(app)
+
+
+@pytest.fixture
+def api(client, keys):
+    """Shortcuts for the calls most tests make."""
+    return Api(client, keys)
+
+
+class Api:
+    def __init__(self, client, keys):
+        self.client = client
+        self.keys = keys
+
+    def create_pipeline(self, **fields):
+        body = {"name": "feeder", **fields}
+        response = self.client.post("/v1/pipelines", json=body, headers=self.keys.client)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def create_run(self, pipeline_uuid, **body):
+        response = self.client.post(
+            f"/v1/pipelines/{pipeline_uuid}/runs", json=body, headers=self.keys.client
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def run_path(self, pipeline_uuid, run_uuid, tail=""):
+        return f"/v1/pipelines/{pipeline_uuid}/runs/{run_uuid}{tail}"
+
+    def set_state(self, pipeline_uuid, run_uuid, state):
+        return self.client.put(
+            self.run_path(pipeline_uuid, run_uuid, "/state"),
+            json={"state": state},
+            headers=self.keys.worker,
+        )
+
+    def upload(self, pipeline_uuid, run_uuid, name, data):
+        return self.client.post(
+            self.run_path(pipeline_uuid, run_uuid, "/artifacts"),
+            query_string={"name": name},
+            data=data,
+            headers={**self.keys.worker, "Content-Type": "application/octet-stream"},
+        )
