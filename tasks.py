@@ -5,7 +5,11 @@ import sys
 
 from invoke import task
 
-PYTHON_SOURCES = "app roles worker tests tasks.py run.py bench"
+PYTHON_SOURCES = "app roles worker tests bench tasks.py run.py quickstart.py"
+
+
+def _sources():
+    return " ".join(path for path in PYTHON_SOURCES.split() if os.path.exists(path))
 
 
 def _app():
@@ -85,7 +89,7 @@ def create_pipeline(c, name, description=None, model="model.glm", repository=Non
 @task(help={"cov": "measure coverage", "k": "only tests matching this expression"})
 def test(c, cov=False, k=None):
     """Run the whole test suite."""
-    args = ["python", "-m", "pytest"]
+    args = [sys.executable, "-m", "pytest"]
     if cov:
         args += ["--cov=app", "--cov=roles", "--cov=worker", "--cov-report=term-missing"]
     if k:
@@ -93,16 +97,24 @@ def test(c, cov=False, k=None):
     c.run(" ".join(args), pty=False)
 
 
+@task(help={"port": "port of the API (default 5000)", "host": "address to listen on"})
+def serve(c, port=5000, host="127.0.0.1"):
+    """Run the API and one worker on the embedded default (or the configured services)."""
+    from quickstart import serve as run_service
+
+    run_service(host, int(port))
+
+
 @task
 def style(c):
     """Check formatting (ruff format --check)."""
-    c.run(f"ruff format --check {PYTHON_SOURCES}")
+    c.run(f"ruff format --check {_sources()}")
 
 
 @task
 def lint(c):
     """Static checks (ruff)."""
-    c.run(f"ruff check {PYTHON_SOURCES}")
+    c.run(f"ruff check {_sources()}")
 
 
 @task(pre=[style, lint, test])
