@@ -1,0 +1,161 @@
+"""Running the project's commands the way a user does: in subprocesses.
+
+The executables (flask, invoke, gunicorn) are the ones next to the Python
+running the tests, and every command runs from the repository root with an
+environment that keeps the embedded defaults (SQLite file, broker folder,
+uploads) out of the work tree.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def executable(name):
+    path = BIN / name
+    assert path.exists(), f"{name} is not installed next to {sys.executable}"
+    return str(path)
+
+
+def command_env(tmp_path, **settings):
+    """The environment of a command: ours, plus the app's settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"SQLALCHEMY_DATABASE_URI", "CELERY_BROKER_URL", "MAX_CONTENT_LENGTH"}
+    }
+    env.update(
+        {
+            "FLASK_APP": "run.py",
+            "WORKFLOW_DATA_FOLDER": str(tmp_path / "data"),
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+            "CELERY_BROKER_URL": "memory://",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    env.update({key: str(value) for key, value in settings.items()})
+    return env
+
+
+def run_command(args, env, timeout=60, check=True, shell=False):
+    """Run ``args`` from the repository root; returns the CompletedProcess."""
+    result = subprocess.run(
+        args,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        shell=shell,
+    )
+    if check:
+        assert result.returncode == 0, (
+            f"{args} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+def flask_db(env, *args, **kwargs):
+    """``flask db ARGS`` as the README has it (FLASK_APP=run.py in env)."""
+    return run_command([executable("flask"), "db", *args], env, **kwargs)
+
+
+def free_port():
+    """A port nothing listens on now (and so, for a moment, a closed one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children(pid):
+    """The pids of ``pid``'s child processes."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(child) for child in handle.read().split()]
+    except FileNotFoundError:
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as handle:
+                        fields = handle.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == pid:
+                    found.append(int(entry))
+        return found
+
+
+def proc_status_kib(pid, field):
+    """A ``kB`` figure (VmHWM, VmRSS, ...) from /proc/<pid>/status."""
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/{pid}/status")
+
+
+class Gunicorn:
+    """``gunicorn run:app`` on a free loopback port, one worker."""
+
+    def __init__(self, env, log_path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [executable("gunicorn"), "run:app", "-b", f"127.0.0.1:{self.port}", "-w", "1"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            self._wait_until_serving()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_serving(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"gunicorn exited {self.process.returncode}: {self.output()}")
+            try:
+                if requests.get(self.url + "/healthcheck", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"gunicorn did not serve within {timeout}s: {self.output()}")
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name) as handle:
+            return handle.read()
+
+    def worker_pid(self):
+        workers = children(self.process.pid)
+        assert len(workers) == 1, f"expected one gunicorn worker, found {workers}"
+        return workers[0]
+
+    def stop(self):
+        if self.log.closed:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.close()
