@@ -3,6 +3,7 @@
 import logging
 
 from celery import Celery
+from flask import current_app
 from kombu.exceptions import KombuError, OperationalError
 
 from .errors import ServiceUnavailable
@@ -14,12 +15,19 @@ DELIVER_CALLBACK = "deliver_callback"
 
 
 class Broker:
-    """A Celery app used only to publish, configured from the Flask config."""
+    """A Celery app used only to publish, configured from the Flask config.
+
+    Each Flask app gets its own Celery app (kept in ``app.extensions``), so
+    two apps in one process never publish to each other's broker.
+    """
 
     def __init__(self, app=None):
-        self.celery = None
         if app is not None:
             self.init_app(app)
+
+    @property
+    def celery(self):
+        return current_app.extensions["workflow_broker"]
 
     def init_app(self, app):
         timeout = app.config["BROKER_CONNECT_TIMEOUT"]
@@ -29,13 +37,13 @@ class Broker:
         transport_options.setdefault("max_retries", 0)
         transport_options.setdefault("socket_connect_timeout", timeout)
         transport_options.setdefault("socket_timeout", timeout)
-        self.celery = Celery(
+        celery = Celery(
             "workflow-api",
             broker=app.config["CELERY_BROKER_URL"],
             backend=app.config["CELERY_RESULT_BACKEND"],
             set_as_current=False,
         )
-        self.celery.conf.update(
+        celery.conf.update(
             broker_transport_options=transport_options,
             broker_connection_timeout=timeout,
             broker_connection_retry=False,
@@ -44,7 +52,7 @@ class Broker:
             accept_content=["json"],
             task_always_eager=app.config["CELERY_ALWAYS_EAGER"],
         )
-        app.extensions["workflow_broker"] = self
+        app.extensions["workflow_broker"] = celery
 
     def send(self, task_name, **kwargs):
         """Publish ``task_name`` with JSON keyword arguments or raise 503."""
@@ -60,7 +68,9 @@ class Broker:
         """True when a connection to the broker can be made now."""
         try:
             with self.celery.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=0, timeout=self.celery.conf.broker_connection_timeout)
+                connection.ensure_connection(
+                    max_retries=0, timeout=self.celery.conf.broker_connection_timeout
+                )
             return True
         except (OperationalError, KombuError, OSError):
             return False

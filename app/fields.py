@@ -73,7 +73,10 @@ def git_url(value):
         raise ValidationError("Repository URL must not contain white space.")
     if value.startswith("-"):
         raise ValidationError("Repository URL must not start with '-'.")
-    scheme = urlsplit(value).scheme if "://" in value else ""
+    try:
+        scheme = urlsplit(value).scheme if "://" in value else ""
+    except ValueError as error:  # a bad [IPv6] host, or characters NFKC turns into separators
+        raise ValidationError("Not a valid URL.") from error
     if scheme:
         if scheme not in {"ssh", "https", "http", "git", "file"}:
             raise ValidationError("Repository URL scheme must be ssh, https, http, git or file.")
@@ -101,7 +104,10 @@ def json_body():
     """The request's JSON body, or a 400 that says what is wrong with it."""
     if not request.is_json:
         raise ApiError(400, "The body must be JSON with Content-Type: application/json.")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nesting too deep for the parser; silent=True only covers ValueError
+        body = None
     if body is None:
         raise ApiError(400, "The body is not valid JSON.")
     return body

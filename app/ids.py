@@ -3,7 +3,7 @@
 import re
 import uuid
 
-UUID_HEX = re.compile(r"^[0-9a-f]{32}$")
+UUID_HEX = re.compile(r"[0-9a-f]{32}")
 
 
 def new_uuid():
@@ -11,4 +11,4 @@ def new_uuid():
 
 
 def is_uuid(value):
-    return bool(UUID_HEX.match(value or ""))
+    return bool(UUID_HEX.fullmatch(value or ""))

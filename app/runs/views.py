@@ -1,4 +1,8 @@
-"""HTTP endpoints of runs: /v1/pipelines/<uuid>/runs."""
+"""HTTP endpoints of runs: /v1/pipelines/<uuid>/runs.
+
+The OpenAPI description of each endpoint is the YAML after ``---`` in its
+docstring; the shared pieces it refers to are in ``app/openapi.py``.
+"""
 
 from flask import Blueprint, request
 
@@ -29,6 +33,34 @@ def find_run(pipeline_uuid, run_uuid, include_deleted=False):
 @blueprint.route("", methods=["POST"])
 @client_only
 def create_run(pipeline_uuid):
+    """Start a run of a pipeline.
+
+    Input names are plain file names, unique within the run; URLs are http,
+    https or file. If the task queue cannot take the run: 503, and no run is kept.
+    ---
+    operationId: create_run
+    tags: [runs]
+    x-permissions: [PIPELINES_CLIENT]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/RunCreate'}
+    responses:
+      201:
+        description: The new run, NOT_STARTED and queued.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Run'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      413: {$ref: '#/components/responses/PayloadTooLarge'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
     pipeline = get_pipeline(pipeline_uuid)
     fields = run_create.load(json_body())
     run = services.create_run(pipeline, fields.get("inputs", []), fields.get("callback_url"))
@@ -38,6 +70,30 @@ def create_run(pipeline_uuid):
 @blueprint.route("", methods=["GET"])
 @client_only
 def list_runs(pipeline_uuid):
+    """List a pipeline's runs, ordered by sequence, oldest first.
+    ---
+    operationId: list_runs
+    tags: [runs]
+    x-permissions: [PIPELINES_CLIENT]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+      - $ref: '#/components/parameters/StateFilter'
+      - $ref: '#/components/parameters/Limit'
+      - $ref: '#/components/parameters/Offset'
+    responses:
+      200:
+        description: A page of runs.
+        content:
+          application/json:
+            schema:
+              type: array
+              items: {$ref: '#/components/schemas/Run'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
     pipeline = get_pipeline(pipeline_uuid)
     state = request.args.get("state")
     if state is not None and state not in STATE_NAMES:
@@ -50,18 +106,85 @@ def list_runs(pipeline_uuid):
 @blueprint.route("/<run_uuid>", methods=["GET"])
 @client_only
 def get_run(pipeline_uuid, run_uuid):
+    """Read a run.
+    ---
+    operationId: get_run
+    tags: [runs]
+    x-permissions: [PIPELINES_CLIENT]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+      - $ref: '#/components/parameters/RunUuid'
+    responses:
+      200:
+        description: The run.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Run'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
     return run_output.dump(find_run(pipeline_uuid, run_uuid))
 
 
 @blueprint.route("/<run_uuid>/state", methods=["GET"])
 @client_or_worker
 def get_state(pipeline_uuid, run_uuid):
+    """Read a run's state (client or worker: a worker notices a cancel this way).
+
+    A worker still sees the runs of a deleted pipeline.
+    ---
+    operationId: get_state
+    tags: [runs]
+    x-permissions: [PIPELINES_CLIENT, PIPELINES_WORKER]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+      - $ref: '#/components/parameters/RunUuid'
+    responses:
+      200:
+        description: The run's newest state.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/State'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
     return {"state": find_run(pipeline_uuid, run_uuid, include_deleted=is_worker()).state}
 
 
 @blueprint.route("/<run_uuid>/state", methods=["PUT"])
 @worker_only
 def change_state(pipeline_uuid, run_uuid):
+    """Report a run's new state (worker).
+    ---
+    operationId: change_state
+    tags: [runs]
+    x-permissions: [PIPELINES_WORKER]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+      - $ref: '#/components/parameters/RunUuid'
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/State'}
+    responses:
+      200:
+        description: The run in its new state.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Run'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      409: {$ref: '#/components/responses/Conflict'}
+      413: {$ref: '#/components/responses/PayloadTooLarge'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
     new_state = state_input.load(json_body())["state"]
     return run_output.dump(services.change_state(run, new_state))
@@ -70,6 +193,26 @@ def change_state(pipeline_uuid, run_uuid):
 @blueprint.route("/<run_uuid>/cancel", methods=["POST"])
 @client_only
 def cancel_run(pipeline_uuid, run_uuid):
+    """Cancel a run; 409 if it already ended.
+    ---
+    operationId: cancel_run
+    tags: [runs]
+    x-permissions: [PIPELINES_CLIENT]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+      - $ref: '#/components/parameters/RunUuid'
+    responses:
+      200:
+        description: The run, CANCELLED.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Run'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      409: {$ref: '#/components/responses/Conflict'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
     run = find_run(pipeline_uuid, run_uuid)
     return run_output.dump(services.change_state(run, RunState.CANCELLED.value))
 
@@ -77,12 +220,58 @@ def cancel_run(pipeline_uuid, run_uuid):
 @blueprint.route("/<run_uuid>/console", methods=["GET"])
 @client_only
 def get_console(pipeline_uuid, run_uuid):
+    """Read a run's console output.
+    ---
+    operationId: get_console
+    tags: [runs]
+    x-permissions: [PIPELINES_CLIENT]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+      - $ref: '#/components/parameters/RunUuid'
+    responses:
+      200:
+        description: Standard output and standard error so far.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Console'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
     return queries.read_console(find_run(pipeline_uuid, run_uuid))
 
 
 @blueprint.route("/<run_uuid>/console", methods=["PUT"])
 @worker_only
 def replace_console(pipeline_uuid, run_uuid):
+    """Replace a run's console output (worker); 409 once the run has ended.
+    ---
+    operationId: replace_console
+    tags: [runs]
+    x-permissions: [PIPELINES_WORKER]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+      - $ref: '#/components/parameters/RunUuid'
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/ConsoleReplace'}
+    responses:
+      200:
+        description: The console as it is now.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Console'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      409: {$ref: '#/components/responses/Conflict'}
+      413: {$ref: '#/components/responses/PayloadTooLarge'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
     services.replace_console(run, console_replace.load(json_body()))
     return queries.read_console(run)
@@ -91,6 +280,30 @@ def replace_console(pipeline_uuid, run_uuid):
 @blueprint.route("/<run_uuid>/console", methods=["POST"])
 @worker_only
 def append_console(pipeline_uuid, run_uuid):
+    """Append to a run's console output (worker); 409 once the run has ended.
+    ---
+    operationId: append_console
+    tags: [runs]
+    x-permissions: [PIPELINES_WORKER]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+      - $ref: '#/components/parameters/RunUuid'
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/ConsoleAppend'}
+    responses:
+      204:
+        description: Appended.
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      409: {$ref: '#/components/responses/Conflict'}
+      413: {$ref: '#/components/responses/PayloadTooLarge'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
     services.append_console(run, console_append.load(json_body()))
     return "", 204

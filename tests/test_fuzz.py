@@ -1,0 +1,486 @@
+"""No 500 for anything a client sends.
+
+Three property-based tests, each on PostgreSQL and SQLite:
+
+- schemathesis generates requests (valid and invalid) for every operation of
+  the app's own OpenAPI document and sends them over WSGI with a key that
+  gets past authentication; path parameters sometimes name a real pipeline,
+  run and artifact, so that the code behind the 404s is reached too. The
+  answers must also match the document (status, content type, schema);
+- bodies that are not a JSON object (random bytes, truncated JSON, JSON of
+  another type, deep nesting, bad UTF-8) sent to every JSON endpoint get a
+  400, and so does a JSON body with another Content-Type;
+- odd strings (NUL, lone surrogates as raw ``\\ud800`` escapes, ``../``,
+  URL-ish fragments, unicode, 100,000 characters) in every string field and
+  key of the bodies, in path parameters and in the artifact name never get
+  a 5xx.
+
+Every error answer must be JSON with a ``message``.
+"""
+
+import copy
+import json
+import os
+from urllib.parse import quote
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from sqlalchemy import update
+
+from app.extensions import db
+from app.pipelines.models import Pipeline
+from app.runs.models import Run
+
+CLIENT = "PIPELINES_CLIENT"
+HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
+
+# About 15 s a database for all of them. FUZZ_SCALE=10 fuzzes ten times
+# harder (locally, or in a nightly job).
+SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
+EXAMPLES_PER_OPERATION = int(20 * SCALE)
+MALFORMED_BODY_EXAMPLES = int(150 * SCALE)
+ODD_BODY_STRING_EXAMPLES = int(400 * SCALE)
+ODD_URL_STRING_EXAMPLES = int(150 * SCALE)
+
+FUZZ_SETTINGS = settings(
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
+
+SCHEMATHESIS_CONFIG = {
+    # The test gives the key; schemathesis would otherwise also send cases
+    # without one, which never get past the 401.
+    "generation": {"allow-x00": True, "with-security-parameters": False},
+}
+
+# The answers must match what the document says about them.
+DOCUMENT_CHECKS = [
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+def assert_no_server_error(status, content_type, body, what):
+    """Below 500, and an error answer is JSON with a message."""
+    assert status < 500, f"{what}: {status} {body[:500]!r}"
+    if status >= 400:
+        assert content_type.startswith("application/json"), f"{what}: {status} {content_type}"
+        answer = json.loads(body)
+        assert isinstance(answer, dict) and isinstance(answer.get("message"), str), f"{what}: {answer}"
+
+
+def assert_json_error(response, status, what):
+    assert_no_server_error(response.status_code, response.content_type, response.data, what)
+    assert response.status_code == status, f"{what}: {response.status_code} {response.data[:500]!r}"
+
+
+# --- real objects for the requests to reach past the 404s -------------------
+
+
+class Targets:
+    """A pipeline with a NOT_STARTED, a RUNNING (with an artifact) and a
+    COMPLETED run. ``reset()`` puts them back as they were: the requests
+    delete, cancel and complete them along the way."""
+
+    def __init__(self, app, api):
+        self.app = app
+        self.pipeline_uuid = api.create_pipeline(name="fuzz target")["uuid"]
+        self.run_states = {}
+        for state in ("NOT_STARTED", "RUNNING", "COMPLETED"):
+            run_uuid = api.create_run(self.pipeline_uuid)["uuid"]
+            if state != "NOT_STARTED":
+                assert api.set_state(self.pipeline_uuid, run_uuid, "RUNNING").status_code == 200
+            if state == "RUNNING":
+                self.running_run = run_uuid
+                upload = api.upload(self.pipeline_uuid, run_uuid, "volts.csv", b"t,v\n0,1\n")
+                assert upload.status_code == 201
+                self.artifact_uuid = upload.get_json()["uuid"]
+            if state == "COMPLETED":
+                assert api.set_state(self.pipeline_uuid, run_uuid, state).status_code == 200
+            self.run_states[run_uuid] = state
+
+    def path_parameters(self, run_uuid=None):
+        return {
+            "pipeline_uuid": self.pipeline_uuid,
+            "run_uuid": run_uuid or self.running_run,
+            "artifact_uuid": self.artifact_uuid,
+        }
+
+    def reset(self):
+        with self.app.app_context():
+            db.session.execute(
+                update(Pipeline).where(Pipeline.uuid == self.pipeline_uuid).values(deleted_at=None)
+            )
+            for run_uuid, state in self.run_states.items():
+                db.session.execute(update(Run).where(Run.uuid == run_uuid).values(state=state))
+            db.session.commit()
+
+
+@pytest.fixture
+def targets(app, api):
+    return Targets(app, api)
+
+
+@pytest.fixture
+def document(client):
+    return client.get("/apispec.json").get_json()
+
+
+def headers_for(keys, operation):
+    """Headers with a key holding a permission the operation lets in."""
+    permissions = operation.get("x-permissions", [])
+    return keys.client if not permissions or CLIENT in permissions else keys.worker
+
+
+def operations(document):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method.upper(), operation
+
+
+class JsonEndpoint:
+    """An operation with a JSON body, its path filled in with real objects."""
+
+    def __init__(self, document, path, method, operation, targets, keys):
+        self.method = method
+        self.path = path.format(**targets.path_parameters())
+        self.headers = headers_for(keys, operation)
+        ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        self.example = document["components"]["schemas"][ref.rsplit("/", 1)[1]]["example"]
+        self.label = f"{method} {path}"
+
+    def __repr__(self):
+        return self.label
+
+
+def json_endpoints(document, targets, keys):
+    found = [
+        JsonEndpoint(document, path, method, operation, targets, keys)
+        for path, method, operation in operations(document)
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    ]
+    assert len(found) >= 7
+    return found
+
+
+# --- 1. schemathesis over the app's own document ----------------------------
+#
+# schemathesis.pytest.from_fixture() fails under pytest 9 (it sets
+# ``node._nodeid``), so each operation's strategy is drawn from in a plain
+# Hypothesis test, one subtest per operation.
+
+
+def generated_cases(operation):
+    """Valid and invalid requests for ``operation``."""
+    return st.one_of(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+    )
+
+
+def point_at_targets(data, case, targets):
+    """Keep the generated path parameters, or point some or all at real objects."""
+    if not case.path_parameters:
+        return
+    how = data.draw(st.sampled_from(["real", "some real", "generated"]), label="path parameters")
+    if how == "generated":
+        return
+    run_uuid = None
+    if "artifact_uuid" not in case.path_parameters:
+        run_uuid = data.draw(st.sampled_from(list(targets.run_states)), label="run")
+    real = targets.path_parameters(run_uuid)
+    for name in list(case.path_parameters):
+        if how == "real" or data.draw(st.booleans(), label=f"real {name}"):
+            case.path_parameters[name] = real[name]
+
+
+def generated_requests_test(operation, headers, targets):
+    """A Hypothesis test sending ``operation``'s generated requests."""
+    cases = generated_cases(operation)
+
+    @settings(FUZZ_SETTINGS, max_examples=EXAMPLES_PER_OPERATION)
+    @given(data=st.data())
+    def check(data):
+        case = data.draw(cases, label="case")
+        point_at_targets(data, case, targets)
+        targets.reset()
+        response = case.call(headers=headers)
+        assert_no_server_error(
+            response.status_code,
+            response.headers.get("content-type", [""])[0],
+            response.content,
+            f"{case.method} {case.formatted_path}",
+        )
+        case.validate_response(response, checks=DOCUMENT_CHECKS, headers=headers)
+
+    return check
+
+
+def test_no_server_error_for_generated_requests(app, keys, targets, subtests):
+    config = schemathesis.Config.from_dict(SCHEMATHESIS_CONFIG)
+    schema = schemathesis.openapi.from_wsgi("/apispec.json", app, config=config)
+    api_operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(api_operations) == len(list(operations(schema.raw_schema)))
+    for operation in api_operations:
+        check = generated_requests_test(operation, headers_for(keys, operation.definition.raw), targets)
+        with subtests.test(msg=operation.label):
+            check()
+
+
+# --- 2. bodies that are not a JSON object -----------------------------------
+
+
+def is_json_object(raw):
+    try:
+        return isinstance(json.loads(raw), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+def truncated(example):
+    """A JSON object cut short: never valid JSON."""
+    return st.fixed_dictionaries(
+        {}, optional={k: json_values | st.just(v) for k, v in example.items()}
+    ).flatmap(
+        lambda body: st.integers(0, len(json.dumps(body)) - 1).map(
+            lambda cut: json.dumps(body)[:cut].encode()
+        )
+    )
+
+
+def not_a_json_object(example):
+    return st.one_of(
+        st.binary(max_size=300).filter(lambda raw: not is_json_object(raw)),
+        truncated(example),
+        json_values.filter(lambda value: not isinstance(value, dict)).map(lambda v: json.dumps(v).encode()),
+        st.just(json.dumps([example]).encode()),
+        # Nesting deep enough to break a recursive parser.
+        st.sampled_from([b"[", b'{"a":', b'[{"b":']).flatmap(
+            lambda opener: st.integers(1_000, 200_000).map(lambda depth: opener * depth)
+        ),
+        # Bad UTF-8 (also a lone surrogate in UTF-8's form) inside an object.
+        st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x80abc"]).map(
+            lambda bad: b'{"' + next(iter(example)).encode() + b'": "' + bad + b'"}'
+        ),
+    )
+
+
+def test_malformed_json_bodies_are_400(client, document, targets, keys):
+    endpoints = json_endpoints(document, targets, keys)
+
+    @settings(FUZZ_SETTINGS, max_examples=MALFORMED_BODY_EXAMPLES)
+    @given(data=st.data())
+    def check(data):
+        endpoint = data.draw(st.sampled_from(endpoints), label="endpoint")
+        body = data.draw(not_a_json_object(endpoint.example), label="body")
+        content_type = data.draw(
+            st.sampled_from(
+                ["application/json", "application/json; charset=utf-8", "application/problem+json"]
+            ),
+            label="content type",
+        )
+        targets.reset()
+        response = client.open(
+            endpoint.path,
+            method=endpoint.method,
+            data=body,
+            content_type=content_type,
+            headers=endpoint.headers,
+        )
+        assert_json_error(response, 400, endpoint.label)
+
+    check()
+
+
+def test_json_body_with_another_content_type_is_400(client, document, targets, keys):
+    for endpoint in json_endpoints(document, targets, keys):
+        body = json.dumps(endpoint.example)
+        for content_type in (
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/octet-stream",
+            None,
+        ):
+            targets.reset()
+            response = client.open(
+                endpoint.path,
+                method=endpoint.method,
+                data=body,
+                content_type=content_type,
+                headers=endpoint.headers,
+            )
+            assert_json_error(response, 400, f"{endpoint.label} as {content_type}")
+
+
+# --- 3. odd strings everywhere a client can put one -------------------------
+
+# fmt: off
+FRAGMENTS = [
+    "../", "..", ".", "/", "\\", "\x00", "\ud800", "\udfff", "\udc80", "%00", "%2e%2e%2f", "~",
+    "ssh://", "https://", "http://", "file://", "git://", "git@host:", "ftp://", "javascript:",
+    "[", "]", "::1", ":", "@", "#", "?", "&", "=", "%", "-", "C:", "\uff03", "\u2100", "\ufe6b",
+    " ", "\n", "\r", "\t", "é", "日本語", "\U0001f600", "\u202e", "\ufeff", "\u0301", "\x7f",
+    "NOT_STARTED", "RUNNING", "model.glm", "0123456789abcdef0123456789abcdef",
+]
+# fmt: on
+
+URL_STARTS = ["ssh://", "https://", "http://", "git://", "file://", "file:", "git@", "user@host:"]
+URL_FRAGMENTS = ["host", "[", "]", "[::1]", ":", ":99999", ":-1", "@", "\uff03", "\u2100", "é", "%41"]
+
+odd_strings = st.one_of(
+    st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=8).map("".join),
+    # Any code point, lone surrogates and NUL included.
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=40),
+    st.tuples(
+        st.sampled_from(["a", "é", "\x00", "../", "\U0001f600", "\ud800"]), st.integers(250, 100_000)
+    ).map(lambda piece: piece[0] * (piece[1] // len(piece[0]))),
+)
+
+
+# Strings that look like URLs, to get past the first checks of URL fields.
+url_like_strings = st.tuples(
+    st.sampled_from(URL_STARTS), st.lists(st.sampled_from(URL_FRAGMENTS), max_size=5).map("".join)
+).map("".join)
+
+
+def odd_strings_for(slot):
+    """Mostly URL-like strings for URL fields, odd strings of any kind elsewhere."""
+    if slot[-1] is not None and "url" in str(slot[-1]):
+        return st.integers(0, 3).flatmap(lambda pick: odd_strings if pick == 0 else url_like_strings)
+    return odd_strings
+
+
+def has_lone_surrogate(text):
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def string_slots(value, path=()):
+    """Paths to every string in ``value``, and to every key of its objects."""
+    if isinstance(value, str):
+        yield path
+    elif isinstance(value, dict):
+        yield (*path, None)  # a new key in this object
+        for key, inner in value.items():
+            yield from string_slots(inner, (*path, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from string_slots(inner, (*path, index))
+
+
+def with_odd_string(example, slot, odd):
+    body = copy.deepcopy(example)
+    container = body
+    for step in slot[:-1]:
+        container = container[step]
+    if slot[-1] is None:
+        container[odd] = "x"
+    else:
+        container[slot[-1]] = odd
+    return body
+
+
+def raw_json(body):
+    """JSON text in which lone surrogates appear as \\udXXX escapes."""
+    return json.dumps(body, ensure_ascii=True).encode("ascii")
+
+
+def url_part(text, safe):
+    return quote(text.encode("utf-8", "surrogatepass"), safe=safe)
+
+
+def test_odd_strings_in_bodies_never_500(client, document, targets, keys):
+    slots = [
+        (endpoint, slot)
+        for endpoint in json_endpoints(document, targets, keys)
+        for slot in string_slots(endpoint.example)
+    ]
+
+    @settings(FUZZ_SETTINGS, max_examples=ODD_BODY_STRING_EXAMPLES)
+    @given(data=st.data())
+    def check(data):
+        endpoint, slot = data.draw(st.sampled_from(slots), label="endpoint and slot")
+        odd = data.draw(odd_strings_for(slot), label="odd string")
+        body = raw_json(with_odd_string(endpoint.example, slot, odd))
+        targets.reset()
+        response = client.open(
+            endpoint.path,
+            method=endpoint.method,
+            data=body,
+            content_type="application/json",
+            headers=endpoint.headers,
+        )
+        assert_no_server_error(response.status_code, response.content_type, response.data, endpoint.label)
+        received = json.loads(raw_json(odd))  # as the API reads it: escaped surrogate pairs join up
+        if "\x00" in received or has_lone_surrogate(received):
+            # No database can store these: the API must say so, not fail.
+            assert response.status_code == 400, (endpoint.label, slot, response.get_json())
+
+    check()
+
+
+def test_odd_strings_in_urls_never_500(client, document, targets, keys):
+    requests = [
+        (path, method, operation)
+        for path, method, operation in operations(document)
+        if "{" in path or method == "GET"
+    ]
+
+    @settings(FUZZ_SETTINGS, max_examples=ODD_URL_STRING_EXAMPLES)
+    @given(data=st.data())
+    def check(data):
+        path, method, operation = data.draw(st.sampled_from(requests), label="operation")
+        odd = data.draw(odd_strings, label="odd string")
+        safe = data.draw(st.sampled_from(["", "/", "/.:@"]), label="unescaped")
+        real = targets.path_parameters()
+        names = [name for name in real if "{" + name + "}" in path]
+        if names:
+            odd_name = data.draw(st.sampled_from(names + ["query"]), label="odd parameter")
+        else:
+            odd_name = "query"
+        url = path.format(**{name: url_part(odd, safe) if name == odd_name else real[name] for name in names})
+        query_name = data.draw(st.sampled_from(["name", "limit", "offset", "state"]), label="query parameter")
+        value = odd if odd_name == "query" else "volts.csv"
+        url += f"?{query_name}={url_part(value, '')}"
+        body, content_type = None, None
+        content = operation.get("requestBody", {}).get("content", {})
+        if "application/json" in content:
+            ref = content["application/json"]["schema"]["$ref"]
+            body = json.dumps(document["components"]["schemas"][ref.rsplit("/", 1)[1]]["example"])
+            content_type = "application/json"
+        elif content:
+            body, content_type = b"bytes", "application/octet-stream"
+        targets.reset()
+        response = client.open(
+            url, method=method, data=body, content_type=content_type, headers=headers_for(keys, operation)
+        )
+        assert_no_server_error(
+            response.status_code, response.content_type, response.data, f"{method} {url[:200]}"
+        )
+
+    check()
