@@ -57,12 +57,12 @@ def _usage(url, keys):
     return f"""
 Workflow Service is running.
   API:         {url}   (Swagger UI: {url}/apidocs/)
-  client key:  {keys['CLIENT_API_TOKEN']}
-  worker key:  {keys['WORKER_API_TOKEN']}  (used by the worker started here)
+  client key:  {keys["CLIENT_API_TOKEN"]}
+  worker key:  {keys["WORKER_API_TOKEN"]}  (used by the worker started here)
   keys kept in {_keys_file()}
 
 Try it:
-  export WORKFLOW_API_KEY={keys['CLIENT_API_TOKEN']}
+  export WORKFLOW_API_KEY={keys["CLIENT_API_TOKEN"]}
   curl -s -H "Workflow-API-Key: $WORKFLOW_API_KEY" {url}/v1/pipelines
 The README's "Running a simulation with curl" runs the example model.
 Ctrl-C stops the API and the worker.

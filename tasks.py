@@ -47,7 +47,9 @@ def list_application_keys(c):
         for application in list_applications():
             permissions = ",".join(p.name for p in application.permissions)
             revoked = f"revoked {application.revoked_at:%Y-%m-%d}" if application.revoked_at else "active"
-            print(f"{application.id}\t{application.name}\t{application.key_prefix}…\t{permissions}\t{revoked}")
+            print(
+                f"{application.id}\t{application.name}\t{application.key_prefix}…\t{permissions}\t{revoked}"
+            )
 
 
 @task(help={"id": "the application id, from list-application-keys"})
@@ -78,9 +80,14 @@ def create_pipeline(c, name, description=None, model="model.glm", repository=Non
     from app.pipelines.schemas import pipeline_input, pipeline_output
     from app.pipelines.services import create_pipeline as create
 
-    fields = {"name": name, "description": description, "model": model,
-              "repository_ssh_url": repository, "repository_branch": branch,
-              "timeout": int(timeout) if timeout else None}
+    fields = {
+        "name": name,
+        "description": description,
+        "model": model,
+        "repository_ssh_url": repository,
+        "repository_branch": branch,
+        "timeout": int(timeout) if timeout else None,
+    }
     with _app().app_context():
         pipeline = create(pipeline_input.load(fields))
         print(json.dumps(pipeline_output.dump(pipeline)))

@@ -1,6 +1,6 @@
 """Marshmallow fields and helpers shared by the domains' schemas."""
 
-from datetime import timezone
+from datetime import UTC
 from urllib.parse import urlsplit
 
 from flask import request
@@ -29,7 +29,7 @@ class UtcDateTime(fields.DateTime):
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return super()._serialize(value, attr, obj, **kwargs)
 
 

@@ -1,6 +1,6 @@
 """Tables of the roles package, on a ``db`` the importing app configures."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 
@@ -8,7 +8,7 @@ db = SQLAlchemy()
 
 
 def utcnow():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Application(db.Model):

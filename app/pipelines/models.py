@@ -21,7 +21,5 @@ class Pipeline(db.Model):
     # one row update instead of a count over the pipeline's history.
     last_run_sequence = db.Column(db.Integer, nullable=False, default=0)
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
-    updated_at = db.Column(
-        db.DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
-    )
+    updated_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
     deleted_at = db.Column(db.DateTime(timezone=True), nullable=True)

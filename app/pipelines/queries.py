@@ -15,9 +15,7 @@ def get_pipeline(pipeline_uuid, include_deleted=False):
     """The live pipeline with this uuid (or a deleted one if asked), or a 404."""
     if is_uuid(pipeline_uuid):
         query = db.select(Pipeline) if include_deleted else _live()
-        pipeline = db.session.execute(
-            query.where(Pipeline.uuid == pipeline_uuid)
-        ).scalar_one_or_none()
+        pipeline = db.session.execute(query.where(Pipeline.uuid == pipeline_uuid)).scalar_one_or_none()
         if pipeline is not None:
             return pipeline
     raise NotFound("Pipeline")

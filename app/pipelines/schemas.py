@@ -15,9 +15,7 @@ class PipelineInputSchema(Schema):
     repository_ssh_url = bounded_text(2048, allow_none=True, validate=git_url)
     repository_branch = bounded_text(255, minimum=1, allow_none=True)
     model = bounded_text(255, minimum=1, validate=relative_path)
-    arguments = fields.List(
-        bounded_text(4096), validate=validate.Length(max=100)
-    )
+    arguments = fields.List(bounded_text(4096), validate=validate.Length(max=100))
     timeout = fields.Integer(
         allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_TIMEOUT_SECONDS)
     )
@@ -37,9 +35,7 @@ class PipelineSchema(Schema):
 
 
 class PipelineSearchSchema(Schema):
-    uuids = fields.List(
-        bounded_text(64), required=True, validate=validate.Length(max=1000)
-    )
+    uuids = fields.List(bounded_text(64), required=True, validate=validate.Length(max=1000))
 
 
 pipeline_input = PipelineInputSchema()

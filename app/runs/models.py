@@ -24,9 +24,7 @@ class Run(db.Model):
     completed_at = db.Column(db.DateTime(timezone=True), nullable=True)
 
     pipeline = db.relationship("Pipeline", lazy="joined", innerjoin=True)
-    states = db.relationship(
-        "RunStateChange", order_by="RunStateChange.id", cascade="all, delete-orphan"
-    )
+    states = db.relationship("RunStateChange", order_by="RunStateChange.id", cascade="all, delete-orphan")
     artifacts = db.relationship(
         "Artifact", order_by="Artifact.id", cascade="all, delete-orphan", back_populates="run"
     )

@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ..artifacts.schemas import ArtifactSchema
 from ..fields import (
     Text,
     UtcDateTime,
@@ -9,7 +10,6 @@ from ..fields import (
     plain_file_name,
     url_with_scheme,
 )
-from ..artifacts.schemas import ArtifactSchema
 from .states import STATE_NAMES
 
 MAX_CONSOLE_CHARS = 16 * 1024 * 1024
@@ -22,9 +22,7 @@ class RunInputSchema(Schema):
 
 class RunCreateSchema(Schema):
     inputs = fields.List(fields.Nested(RunInputSchema), validate=validate.Length(max=100))
-    callback_url = bounded_text(
-        2048, minimum=1, allow_none=True, validate=url_with_scheme({"http", "https"})
-    )
+    callback_url = bounded_text(2048, minimum=1, allow_none=True, validate=url_with_scheme({"http", "https"}))
 
     @validates_schema
     def names_are_unique(self, data, **kwargs):

@@ -117,11 +117,7 @@ def _check_console_writable(run):
 
 
 def _chunks(run, console):
-    return [
-        ConsoleChunk(run_id=run.id, stream=stream, text=text)
-        for stream, text in console.items()
-        if text
-    ]
+    return [ConsoleChunk(run_id=run.id, stream=stream, text=text) for stream, text in console.items() if text]
 
 
 def replace_console(run, console):

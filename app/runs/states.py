@@ -1,9 +1,9 @@
 """The run state machine."""
 
-from enum import Enum
+from enum import StrEnum
 
 
-class RunState(str, Enum):
+class RunState(StrEnum):
     NOT_STARTED = "NOT_STARTED"
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
