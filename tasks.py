@@ -112,6 +112,24 @@ def serve(c, port=5000, host="127.0.0.1"):
     run_service(host, int(port))
 
 
+@task(
+    help={
+        "folder": "folder whose files are the run's inputs",
+        "model": "the .glm file to run (default model.glm)",
+        "argument": "an extra gridlabd argument (repeat for more)",
+        "timeout": "seconds the run may take",
+        "artifacts": "folder to copy the artifacts into",
+    },
+    iterable=["argument"],
+)
+def run_worker(c, folder, model="model.glm", argument=None, timeout=None, artifacts=None):
+    """Run one pipeline locally on a folder of inputs, without API or broker."""
+    from worker.local_run import run_locally
+
+    code = run_locally(folder, model, argument or [], int(timeout) if timeout else None, artifacts)
+    sys.exit(code)
+
+
 @task
 def style(c):
     """Check formatting (ruff format --check)."""

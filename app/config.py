@@ -31,13 +31,15 @@ def broker_settings():
     )
     queue = os.path.join(folder, "queue")
     processed = os.path.join(folder, "processed")
-    for path in (queue, processed):
+    control = os.path.join(folder, "control")
+    for path in (queue, processed, control):
         os.makedirs(path, exist_ok=True)
     return "filesystem://", {
         "data_folder_in": queue,
         "data_folder_out": queue,
         "processed_folder": processed,
         "store_processed": False,
+        "control_folder": control,
     }
 
 

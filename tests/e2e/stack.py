@@ -1,0 +1,214 @@
+"""A whole Workflow Service in real processes, for end-to-end tests.
+
+The API under gunicorn, a ``celery -A worker worker`` process, and either
+PostgreSQL + Redis or the embedded default (SQLite + kombu's filesystem
+transport). Inputs are served by a real HTTP server on loopback.
+"""
+
+import functools
+import http.server
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import redis
+import requests
+
+from ..processes import REPO_ROOT, Gunicorn, command_env, executable, flask_db, run_command
+from ..services import create_postgres_database, drop_postgres_database, require_redis
+
+EXAMPLES = REPO_ROOT / "examples"
+FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED"}
+E2E_REDIS_DB = 14
+
+
+class InputServer:
+    """A static HTTP server on loopback serving one folder (404 for the rest)."""
+
+    def __init__(self, folder):
+        handler = functools.partial(QuietHandler, directory=str(folder))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+class CeleryWorker:
+    """``celery -A worker worker`` as a deployment runs it."""
+
+    def __init__(self, env, log_path):
+        self.log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [executable("celery"), "-A", "worker", "worker", "--loglevel=info", "--concurrency=1"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name) as handle:
+            return handle.read()
+
+    def stop(self):
+        if self.log.closed:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.close()
+
+
+class Stack:
+    """Database, broker, API, worker and an input server; ``close()`` stops all."""
+
+    def __init__(self, folder, embedded=False, **worker_settings):
+        self.folder = folder
+        self.embedded = embedded
+        self.database_url = None
+        self._stoppers = []
+        try:
+            self._start(worker_settings)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, worker_settings):
+        settings = {}
+        if self.embedded:
+            # No database or broker settings at all: what ./bin/serve uses.
+            env = command_env(self.folder)
+            del env["CELERY_BROKER_URL"]
+        else:
+            self.database_url = create_postgres_database()
+            self._stoppers.append(lambda: drop_postgres_database(self.database_url))
+            broker_url = require_redis().rsplit("/", 1)[0] + f"/{E2E_REDIS_DB}"
+            redis.Redis.from_url(broker_url).flushdb()
+            settings = {"SQLALCHEMY_DATABASE_URI": self.database_url, "CELERY_BROKER_URL": broker_url}
+            env = command_env(self.folder, **settings)
+        self.env = env
+        flask_db(env, "upgrade")
+        self.client = self._key(env, "PIPELINES_CLIENT")
+        worker_key = self._key(env, "PIPELINES_WORKER")
+
+        self.api = Gunicorn(env, self.folder / "gunicorn.log")
+        self._stoppers.append(self.api.stop)
+        self.url = self.api.url
+
+        self.inputs = InputServer(EXAMPLES)
+        self._stoppers.append(self.inputs.stop)
+
+        # The worker's working directories are made under TMPDIR, so a test
+        # can see that none is left behind.
+        self.work_folder = self.folder / "work"
+        self.work_folder.mkdir()
+        self.worker_env = {
+            **env,
+            "TMPDIR": str(self.work_folder),
+            "WORKER_API_SERVER": self.url,
+            "WORKER_API_TOKEN": worker_key["Workflow-API-Key"],
+            **{key: str(value) for key, value in worker_settings.items()},
+        }
+        self.worker = CeleryWorker(self.worker_env, self.folder / "worker.log")
+        self._stoppers.append(self.worker.stop)
+
+    @staticmethod
+    def _key(env, permission):
+        result = run_command(
+            [executable("invoke"), "create-application-key", "-n", permission, "-p", permission], env
+        )
+        name, key = result.stdout.strip().split("=", 1)
+        assert name == "API_TOKEN"
+        return {"Workflow-API-Key": key}
+
+    def close(self):
+        while self._stoppers:
+            try:
+                self._stoppers.pop()()
+            except Exception:  # noqa: BLE001 - keep stopping the rest
+                pass
+
+    # The client's side of the API.
+
+    def create_pipeline(self, **fields):
+        response = requests.post(
+            self.url + "/v1/pipelines", json={"name": "e2e", **fields}, headers=self.client, timeout=10
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def start_run(self, pipeline, inputs):
+        response = requests.post(
+            f"{self.url}/v1/pipelines/{pipeline['uuid']}/runs",
+            json={"inputs": inputs},
+            headers=self.client,
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def run_url(self, run, tail=""):
+        return f"{self.url}/v1/pipelines/{run['pipeline_uuid']}/runs/{run['uuid']}{tail}"
+
+    def get(self, run, tail=""):
+        response = requests.get(self.run_url(run, tail), headers=self.client, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_for(self, run, states, timeout=120, poll=0.2):
+        """Poll the run until its state is one of ``states``; returns the run JSON."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = self.get(run)
+            if current["state"] in states:
+                return current
+            time.sleep(poll)
+        raise AssertionError(
+            f"run stayed {current['state']} for {timeout}s\nworker log:\n{self.worker.output()[-4000:]}"
+        )
+
+    def download(self, artifact):
+        response = requests.get(artifact["url"], headers=self.client, timeout=30)
+        assert response.status_code == 200, response.text
+        return response
+
+    def input_url(self, name):
+        return f"{self.inputs.url}/{name}"
+
+
+def run_folders(stack):
+    """The worker's working directories still on disk (Celery's own are not)."""
+    return list(stack.work_folder.glob("workflow-run-*"))
+
+
+def gridlabd_processes():
+    """Pids of processes running the GridLAB-D engine on this machine."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"gridlabd_cli" in cmdline or b"gridlabd._worker" in cmdline:
+            found.append(int(entry))
+    return found

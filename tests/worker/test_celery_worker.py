@@ -1,0 +1,173 @@
+"""A real ``celery -A worker worker`` process, fed by name as the API feeds it.
+
+Runs once on the embedded default (kombu's filesystem transport) and once
+on Redis, if a Redis server answers on 127.0.0.1:6379.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from celery import Celery
+
+from worker.reports import RESTART_NOTE
+
+from .callback_receiver import CallbackReceiver
+from .conftest import IEEE4, ROOT, processes_in
+
+REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own, away from other tests
+
+
+def redis_is_up():
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(
+    params=[
+        "filesystem",
+        pytest.param("redis", marks=pytest.mark.skipif(not redis_is_up(), reason="no Redis")),
+    ]
+)
+def broker(request, tmp_path):
+    """``(environment for the worker, publisher app, queue name)``."""
+    queue = f"worker-test-{uuid.uuid4().hex[:8]}"
+    if request.param == "redis":
+        environment = {"CELERY_BROKER_URL": REDIS_URL}
+        publisher = Celery("api-stand-in", broker=REDIS_URL, set_as_current=False)
+    else:
+        folder = tmp_path / "broker"
+        environment = {"CELERY_BROKER_FOLDER": str(folder)}
+        publisher = Celery("api-stand-in", broker="filesystem://", set_as_current=False)
+        publisher.conf.broker_transport_options = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "control_folder": str(folder / "control"),
+        }
+        for name in ("queue", "control"):
+            (folder / name).mkdir(parents=True)
+    publisher.conf.task_serializer = "json"
+    yield environment, publisher, queue
+    publisher.close()
+
+
+@pytest.fixture
+def celery_worker(broker, api, tmp_path, file_server):
+    environment, publisher, queue = broker
+    work = tmp_path / "work"
+    work.mkdir()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    log = open(tmp_path / "worker.log", "w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=cwd,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "GRIDLABD_"))},
+            **environment,
+            "PYTHONPATH": ROOT,
+            "WORKER_API_SERVER": api.url,
+            "WORKER_API_TOKEN": api.token,
+            "TMPDIR": str(work),
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def send(name, **kwargs):
+        publisher.send_task(name, kwargs=kwargs, queue=queue)
+
+    yield send, work
+    # The test is over: kill the worker and its pool outright.
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    log.close()
+    assert os.listdir(cwd) == []  # the broker's files stay in the broker folder
+
+
+def wait_for(condition, within, what):
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
+
+
+def execute_kwargs(run_uuid, inputs, arguments=()):
+    return {
+        "pipeline_uuid": "c" * 32,
+        "run_uuid": run_uuid,
+        "inputs": inputs,
+        "repository_ssh_url": None,
+        "repository_branch": None,
+        "model": "model.glm",
+        "arguments": list(arguments),
+        "timeout": None,
+    }
+
+
+def test_worker_runs_a_pipeline_and_delivers_callbacks(celery_worker, api, file_server):
+    send, _ = celery_worker
+    served, url = file_server
+    shutil.copy(IEEE4, served / "model.glm")
+    run_uuid = uuid.uuid4().hex
+    stand_in_run = api.add_run("c" * 32, run_uuid)
+
+    with CallbackReceiver(statuses=[500, 200]) as receiver:
+        send(
+            "execute_pipeline", **execute_kwargs(run_uuid, [{"name": "model.glm", "url": f"{url}/model.glm"}])
+        )
+        send("deliver_callback", url=receiver.url, pipeline_run_uuid=run_uuid, state="RUNNING")
+
+        wait_for(lambda: stand_in_run.state == "COMPLETED", 60, "the run to complete")
+        assert len(stand_in_run.artifacts) == 2
+        wait_for(lambda: len(receiver.bodies) == 2, 30, "the callback to be retried")
+    assert receiver.bodies == [{"pipeline_run_uuid": run_uuid, "state": "RUNNING"}] * 2
+
+
+def test_a_run_whose_worker_process_dies_is_run_again(celery_worker, api, file_server):
+    send, work = celery_worker
+    served, url = file_server
+    shutil.copy(IEEE4, served / "model.glm")
+    run_uuid = uuid.uuid4().hex
+    stand_in_run = api.add_run("c" * 32, run_uuid)
+
+    send(
+        "execute_pipeline",
+        **execute_kwargs(
+            run_uuid, [{"name": "model.glm", "url": f"{url}/model.glm"}], ["-D", "REALTIME_SECONDS=1"]
+        ),
+    )
+    wait_for(lambda: "Processing" in stand_in_run.console["std_out"], 60, "the simulation to start")
+    [simulation] = processes_in(work)
+    with open(f"/proc/{simulation}/stat") as stat:
+        pool_process = int(stat.read().rsplit(")", 1)[1].split()[1])
+    os.kill(pool_process, signal.SIGKILL)
+
+    wait_for(lambda: not os.path.exists(f"/proc/{simulation}"), 5, "the orphaned simulation to die")
+    wait_for(lambda: stand_in_run.state == "COMPLETED", 60, "the second attempt to complete")
+    assert stand_in_run.states == ["NOT_STARTED", "RUNNING", "COMPLETED"]
+    assert stand_in_run.console["std_err"].startswith(RESTART_NOTE)

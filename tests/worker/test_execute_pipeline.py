@@ -1,0 +1,248 @@
+"""The execute_pipeline task, reporting to the stand-in API over HTTP."""
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import worker.api_client
+from worker.reports import RESTART_NOTE
+from worker.tasks import execute_pipeline
+
+from .conftest import IEEE4, processes_in
+from .test_gridlabd_cli import FAILING_ASSERT, TWO_NODE_MODEL, magnitudes
+
+P, R = "a" * 32, "b" * 32
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch):
+    """The real backoff, scaled down so that retry tests stay fast."""
+    monkeypatch.setattr(worker.api_client.retrying_session, "__defaults__", (10, 0.05, 1))
+
+
+@pytest.fixture
+def serve_model(file_server):
+    """Put a model text on the file server; returns the run's inputs."""
+    served, url = file_server
+
+    def serve(text=None, name="model.glm"):
+        if text is None:
+            shutil.copy(IEEE4, served / name)
+        else:
+            (served / name).write_text(text)
+        return [{"name": name, "url": f"{url}/{name}"}]
+
+    return serve
+
+
+def run(**kwargs):
+    arguments = {
+        "pipeline_uuid": P,
+        "run_uuid": R,
+        "inputs": [],
+        "repository_ssh_url": None,
+        "repository_branch": None,
+        "model": "model.glm",
+        "arguments": [],
+        "timeout": None,
+    }
+    return execute_pipeline(**{**arguments, **kwargs})
+
+
+def last_line(text):
+    return text.rstrip("\n").rsplit("\n", 1)[-1]
+
+
+def test_a_run_completes_and_uploads_what_gridlabd_wrote(api, serve_model, work_root):
+    stand_in_run = api.add_run(P, R)
+
+    assert run(inputs=serve_model()) == "COMPLETED"
+
+    assert stand_in_run.states == ["NOT_STARTED", "RUNNING", "COMPLETED"]
+    names = sorted(name for name, _ in stand_in_run.artifacts)
+    assert names == ["ieee4_load_voltages.csv", "ieee4_substation_power.csv"]  # not the model
+    volts = dict(stand_in_run.artifacts)["ieee4_load_voltages.csv"]
+    assert b"# timestamp,voltage_A,voltage_B,voltage_C" in volts
+    assert "solver_KLU" in stand_in_run.console["std_out"]
+    assert list(work_root.iterdir()) == []  # the working folder is gone
+
+
+def test_arguments_are_passed_before_the_model(api, serve_model, work_root):
+    stand_in_run = api.add_run(P, R)
+
+    state = run(inputs=serve_model(TWO_NODE_MODEL), arguments=["-D", "OUTPUT=chosen"])
+
+    assert state == "COMPLETED"
+    assert [name for name, _ in stand_in_run.artifacts] == ["chosen.csv"]
+
+
+def test_a_run_from_a_repository_checkout(api, work_root, tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "feeders").mkdir(parents=True)
+    shutil.copy(IEEE4, repo / "feeders" / "ieee4.glm")
+    for command in (
+        ["init", "-q", "-b", "main"],
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+    ):
+        subprocess.run(["git", *command], cwd=repo, check=True)
+    monkeypatch.setenv("WORKER_ALLOW_FILE_URLS", "1")
+    stand_in_run = api.add_run(P, R)
+
+    state = run(repository_ssh_url=repo.as_uri(), repository_branch="main", model="feeders/ieee4.glm")
+
+    assert state == "COMPLETED"
+    assert sorted(name for name, _ in stand_in_run.artifacts) == [
+        "ieee4_load_voltages.csv",
+        "ieee4_substation_power.csv",
+    ]
+
+
+def test_a_missing_model_fails_with_its_name(api, work_root):
+    stand_in_run = api.add_run(P, R)
+
+    assert run(model="feeder.glm") == "FAILED"
+
+    assert stand_in_run.states[-1] == "FAILED"
+    assert stand_in_run.console["std_err"] == "model file not found: feeder.glm\n"
+
+
+def test_a_failed_download_fails_the_run(api, file_server, work_root):
+    stand_in_run = api.add_run(P, R)
+    _, url = file_server
+
+    assert run(inputs=[{"name": "model.glm", "url": f"{url}/nowhere.glm"}]) == "FAILED"
+
+    assert last_line(stand_in_run.console["std_err"]).startswith("failed to download input model.glm: 404")
+    assert stand_in_run.artifacts == []
+
+
+def test_model_errors_are_the_failure_reason(api, serve_model, work_root):
+    stand_in_run = api.add_run(P, R)
+
+    assert run(inputs=serve_model("module tape;\nobject bogus {\n}\n")) == "FAILED"
+
+    std_err = stand_in_run.console["std_err"]
+    assert "failed to load model file" in std_err
+    assert last_line(std_err) == (
+        "model has errors: model.glm(2): class 'bogus' is not known (gridlabd exited with code 1)"
+    )
+    assert stand_in_run.states[-1] == "FAILED"
+
+
+def test_a_failing_simulation_still_uploads_what_it_wrote(api, file_server, work_root):
+    stand_in_run = api.add_run(P, R)
+    served, url = file_server
+    with open(IEEE4) as model:
+        (served / "model.glm").write_text(model.read() + FAILING_ASSERT)
+
+    assert run(inputs=[{"name": "model.glm", "url": f"{url}/model.glm"}]) == "FAILED"
+
+    assert last_line(stand_in_run.console["std_err"]) == "gridlabd exited with code 2"
+    assert "ieee4_load_voltages.csv" in [name for name, _ in stand_in_run.artifacts]
+
+
+def test_files_in_folders_are_uploaded_by_relative_path(api, serve_model, work_root, monkeypatch, tmp_path):
+    fake = tmp_path / "fake_gridlabd.py"
+    fake.write_text(
+        "import os, sys\nos.makedirs('out')\nopen('out/volts.csv', 'w').write('1\\n')\n"
+        "print('oops', file=sys.stderr, end='')\nsys.exit(3)\n"
+    )
+    monkeypatch.setenv("GRIDLABD_BINARY", f"{sys.executable} {fake}")
+    stand_in_run = api.add_run(P, R)
+
+    assert run(inputs=serve_model("// any\n")) == "FAILED"
+
+    assert [call[2] for call in api.calls_to("POST", "/artifacts")] == [
+        f"/v1/pipelines/{P}/runs/{R}/artifacts"
+    ]
+    assert stand_in_run.artifacts == [("volts.csv", b"1\n")]
+    # The reason starts a line of its own after output that did not end one.
+    assert stand_in_run.console["std_err"] == "oops\ngridlabd exited with code 3\n"
+
+
+def test_a_run_that_takes_too_long_times_out(api, serve_model, work_root):
+    stand_in_run = api.add_run(P, R)
+    started = time.monotonic()
+
+    state = run(inputs=serve_model(), arguments=["-D", "REALTIME_SECONDS=60"], timeout=2)
+
+    assert state == "FAILED"
+    assert time.monotonic() - started < 8
+    assert last_line(stand_in_run.console["std_err"]) == "timed out after 2 seconds"
+    assert processes_in(work_root) == []
+
+
+def test_cancel_stops_gridlabd_and_nothing_is_reported_after_it(api, serve_model, work_root):
+    stand_in_run = api.add_run(P, R)
+    cancelled_at = {}
+
+    def cancel_once_running():
+        deadline = time.monotonic() + 20
+        while "Processing" not in stand_in_run.console["std_out"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        api.cancel(P, R)
+        cancelled_at["time"] = time.monotonic()
+
+    client = threading.Thread(target=cancel_once_running)
+    client.start()
+    state = run(inputs=serve_model(), arguments=["-D", "REALTIME_SECONDS=60"])
+    client.join()
+
+    assert state == "CANCELLED"
+    assert time.monotonic() - cancelled_at["time"] < 5
+    assert stand_in_run.states == ["NOT_STARTED", "RUNNING", "CANCELLED"]
+    assert stand_in_run.artifacts == []
+    # The API refuses writes after a cancel; the worker should not even try
+    # them, short of one that crossed the cancel on the wire.
+    after = [call for call in api.calls if call[0] > cancelled_at["time"] and call[1] != "GET"]
+    assert all(call[3] == 409 for call in after) and len(after) <= 1
+    assert processes_in(work_root) == []
+    assert list(work_root.iterdir()) == []
+
+
+def test_a_run_cancelled_before_it_starts_is_left_alone(api, serve_model, work_root):
+    stand_in_run = api.add_run(P, R, state="CANCELLED")
+
+    assert run(inputs=serve_model()) is None
+
+    assert stand_in_run.states == ["CANCELLED"]
+    assert [(call[1], call[3]) for call in api.calls] == [("PUT", 409), ("GET", 200)]
+
+
+def test_a_run_left_running_by_a_lost_worker_is_run_again(api, serve_model, work_root):
+    stand_in_run = api.add_run(P, R, state="RUNNING")
+    stand_in_run.std_out.append("half of an earlier attempt\n")
+
+    assert run(inputs=serve_model()) == "COMPLETED"
+
+    assert stand_in_run.states == ["RUNNING", "COMPLETED"]
+    assert stand_in_run.console["std_err"].startswith(RESTART_NOTE)
+    assert "earlier attempt" not in stand_in_run.console["std_out"]
+    assert len(stand_in_run.artifacts) == 2
+
+
+def test_nothing_is_lost_while_the_api_is_briefly_down(api, serve_model, work_root):
+    stand_in_run = api.add_run(P, R)
+    api.fail_next(4, 503)
+
+    assert run(inputs=serve_model()) == "COMPLETED"
+
+    assert stand_in_run.states == ["NOT_STARTED", "RUNNING", "COMPLETED"]
+    assert "solver_KLU" in stand_in_run.console["std_out"]
+    assert len(stand_in_run.artifacts) == 2
+    assert [call[3] for call in api.calls[:5]] == [503, 503, 503, 503, 200]
+
+
+def test_csv_artifacts_hold_computed_voltages(api, serve_model, work_root, tmp_path):
+    stand_in_run = api.add_run(P, R)
+
+    run(inputs=serve_model())
+
+    (tmp_path / "volts.csv").write_bytes(dict(stand_in_run.artifacts)["ieee4_load_voltages.csv"])
+    volts = magnitudes(tmp_path / "volts.csv")
+    assert len(volts) == 1440 and all(1800 < v < 2400 for v in volts)

@@ -1,0 +1,115 @@
+"""The worker's HTTP client for the Workflow API (its only way to report).
+
+Every call retries connection errors and 5xx answers with exponential
+backoff (about two and a half minutes in all by default), PUT and POST
+included, so a briefly unavailable API loses nothing. A retried console
+append whose first attempt did reach the API may be stored twice; losing
+output would be worse.
+"""
+
+import os
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+API_KEY_HEADER = "Workflow-API-Key"
+RETRIED_STATUSES = (500, 502, 503, 504)
+TIMEOUT = (10, 120)  # seconds to connect, seconds of silence while reading
+
+
+class ApiError(Exception):
+    """The API answered with an error status (after any retries)."""
+
+    def __init__(self, response):
+        self.status = response.status_code
+        try:
+            detail = response.json().get("message", "")
+        except (ValueError, AttributeError):
+            detail = response.text[:200]
+        super().__init__(f"{response.request.method} {response.url}: {self.status} {detail}".rstrip())
+
+
+class Conflict(ApiError):
+    """409: the run's state forbids the call, e.g. it was cancelled."""
+
+
+def retrying_session(total=10, backoff_factor=0.5, backoff_max=30):
+    retry = Retry(
+        total=total,
+        connect=total,
+        read=total,
+        status=total,
+        status_forcelist=RETRIED_STATUSES,
+        allowed_methods=None,  # every method, PUT and POST included
+        backoff_factor=backoff_factor,
+        backoff_max=backoff_max,
+        raise_on_status=False,  # hand back the last answer, reported as ApiError
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class ApiClient:
+    """Calls on one run: ``ApiClient(server, token).run(pipeline_uuid, run_uuid)``."""
+
+    def __init__(self, server, token, session=None, timeout=TIMEOUT):
+        if not server:
+            raise ValueError("WORKER_API_SERVER is not set")
+        self.server = server.rstrip("/")
+        self.session = session or retrying_session()
+        self.session.headers[API_KEY_HEADER] = token or ""
+        self.timeout = timeout
+
+    @classmethod
+    def from_environment(cls, **kwargs):
+        return cls(os.environ.get("WORKER_API_SERVER"), os.environ.get("WORKER_API_TOKEN"), **kwargs)
+
+    def run(self, pipeline_uuid, run_uuid):
+        return RunApi(self, pipeline_uuid, run_uuid)
+
+    def request(self, method, path, **kwargs):
+        response = self.session.request(method, self.server + path, timeout=self.timeout, **kwargs)
+        if response.status_code == 409:
+            raise Conflict(response)
+        if response.status_code >= 400:
+            raise ApiError(response)
+        return response.json() if response.content else None
+
+
+class RunApi:
+    """The worker endpoints of one run."""
+
+    def __init__(self, client, pipeline_uuid, run_uuid):
+        self.client = client
+        self.path = f"/v1/pipelines/{pipeline_uuid}/runs/{run_uuid}"
+
+    def set_state(self, state):
+        return self.client.request("PUT", self.path + "/state", json={"state": state})
+
+    def get_state(self):
+        return self.client.request("GET", self.path + "/state")["state"]
+
+    def replace_console(self, std_out="", std_err=""):
+        return self.client.request(
+            "PUT", self.path + "/console", json={"std_out": std_out, "std_err": std_err}
+        )
+
+    def append_console(self, std_out="", std_err=""):
+        body = {key: text for key, text in (("std_out", std_out), ("std_err", std_err)) if text}
+        if body:
+            self.client.request("POST", self.path + "/console", json=body)
+
+    def upload_artifact(self, name, file):
+        """Send ``file`` (an open binary file) as the artifact ``name``,
+        streamed; the API keeps the last part of a name with folders."""
+        return self.client.request(
+            "POST",
+            self.path + "/artifacts",
+            params={"name": name},
+            data=file,
+            headers={"Content-Type": "application/octet-stream"},
+        )

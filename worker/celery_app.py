@@ -1,0 +1,81 @@
+"""The Celery app the workers run (``celery -A worker worker``), from the environment.
+
+The API publishes tasks by name with its own Celery app; the two only have
+to agree on the broker. Without ``CELERY_BROKER_URL`` both use kombu's
+filesystem transport in the same folder, computed the same way as
+``app/config.py`` does (the worker must not import the API's code).
+"""
+
+import os
+
+from celery import Celery
+
+from .settings import env_flag, max_run_seconds
+
+
+def embedded_broker_folder():
+    """``CELERY_BROKER_FOLDER``, else ``<WORKFLOW_DATA_FOLDER or var>/broker``."""
+    data_folder = os.environ.get("WORKFLOW_DATA_FOLDER", "var")
+    return os.path.abspath(os.environ.get("CELERY_BROKER_FOLDER", os.path.join(data_folder, "broker")))
+
+
+def broker_settings():
+    """Broker URL and transport options."""
+    url = os.environ.get("CELERY_BROKER_URL")
+    if url:
+        if url.startswith(("redis://", "rediss://", "redis+socket://")):
+            # Redis hands an unacknowledged task (its worker host was lost) to
+            # another worker after this long. It must exceed the longest run,
+            # or a run still going would be started a second time.
+            return url, {"visibility_timeout": max_run_seconds() + 3600}
+        return url, {}
+    folder = embedded_broker_folder()
+    queue = os.path.join(folder, "queue")
+    processed = os.path.join(folder, "processed")
+    # Where kombu keeps the worker's broadcast (remote control) exchanges;
+    # left unset it would be "control/" in whatever folder the worker runs.
+    control = os.path.join(folder, "control")
+    for path in (queue, processed, control):
+        os.makedirs(path, exist_ok=True)
+    return "filesystem://", {
+        "data_folder_in": queue,
+        "data_folder_out": queue,
+        "processed_folder": processed,
+        "store_processed": False,
+        "control_folder": control,
+    }
+
+
+def make_celery():
+    broker_url, transport_options = broker_settings()
+    celery = Celery(
+        "workflow-worker",
+        broker=broker_url,
+        backend=os.environ.get("CELERY_RESULT_BACKEND") or None,
+        include=["worker.tasks"],
+    )
+    celery.conf.update(
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_always_eager=env_flag("CELERY_ALWAYS_EAGER"),
+        # A run is acknowledged only once it has finished, and given back to
+        # the queue if the process running it dies, so it is run again
+        # rather than left RUNNING (tasks.py recognises the second attempt).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # One run at a time per worker process: a long simulation must not
+        # hold other runs back in its prefetch buffer.
+        worker_prefetch_multiplier=1,
+        # How long to wait for a dead pool process's result before giving
+        # its task back (default 10 s): a repeated run notices it is a repeat.
+        worker_lost_wait=3,
+        worker_hijack_root_logger=False,
+    )
+    return celery
+
+
+app = make_celery()
+celery = app

@@ -1,0 +1,171 @@
+"""Fills a run's working folder: the pipeline's git checkout, then its inputs."""
+
+import os
+import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .settings import allow_file_urls, max_input_bytes
+
+GIT_TIMEOUT = 600
+DOWNLOAD_TIMEOUT = (10, 60)  # seconds to connect, seconds of silence while reading
+CHUNK = 1024 * 1024
+# git may only use these transports; ext:: and the like could run commands.
+GIT_PROTOCOLS = ("https", "http", "ssh", "git")
+
+
+class PreparationError(Exception):
+    """The working folder cannot be made ready; the message is the reason
+    the run FAILED, as shown at the end of its console."""
+
+
+def is_plain_file_name(name):
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 255
+        and name not in (".", "..")
+        and not any(bad in name for bad in ("/", "\\", "\0"))
+    )
+
+
+def is_file_url(url):
+    """file:// URLs, and the plain paths git treats as local repositories."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    return scheme == "file" or (scheme == "" and ":" not in url.split("/", 1)[0])
+
+
+def shown(url):
+    """``url`` without a password or token, for messages users read."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(
+        netloc=f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    ).geturl()
+
+
+def checkout_repository(url, branch, folder, allow_files=None):
+    """``git clone --depth 1 [--branch BRANCH] URL`` into the empty ``folder``.
+
+    ``allow_files`` (default: ``WORKER_ALLOW_FILE_URLS``) lets it clone
+    ``file://`` URLs and local paths.
+    """
+    allow_files = allow_file_urls() if allow_files is None else allow_files
+    if is_file_url(url) and not allow_files:
+        raise PreparationError(f"failed to check out {shown(url)}: file URLs are not allowed on this worker")
+    protocols = [*GIT_PROTOCOLS, "file"] if allow_files else list(GIT_PROTOCOLS)
+    config = ["-c", "protocol.allow=never"]
+    for protocol in protocols:
+        config += ["-c", f"protocol.{protocol}.allow=always"]
+    argv = ["git", *config, "clone", "--quiet", "--depth", "1"]
+    if branch:
+        argv += ["--branch", branch]
+    argv += ["--", url, folder]
+    env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
+    }
+    try:
+        subprocess.run(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            check=True,
+        )
+    except subprocess.CalledProcessError as error:
+        lines = [line for line in error.stderr.splitlines() if line.strip()]
+        reason = lines[-1].replace(url, shown(url)) if lines else f"git exited with code {error.returncode}"
+        raise PreparationError(f"failed to check out {shown(url)}: {reason}") from None
+    except subprocess.TimeoutExpired:
+        raise PreparationError(
+            f"failed to check out {shown(url)}: timed out after {GIT_TIMEOUT} seconds"
+        ) from None
+
+
+def download_session():
+    retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(502, 503, 504), raise_on_status=False)
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
+def copy_limited(chunks, destination, limit):
+    """Write ``chunks`` to ``destination``; raise past ``limit`` bytes."""
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise PreparationError(f"larger than {limit} bytes")
+        destination.write(chunk)
+
+
+def fetch(url, destination, limit, session, allow_files):
+    """Stream ``url`` into the open file ``destination``."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if not allow_files:
+            raise PreparationError("file URLs are not allowed on this worker")
+        path = urllib.request.url2pathname(parts.path)
+        try:
+            with open(path, "rb") as source:
+                copy_limited(iter(lambda: source.read(CHUNK), b""), destination, limit)
+        except OSError as error:
+            raise PreparationError(error.strerror or str(error)) from None
+        return
+    if scheme not in ("http", "https"):
+        raise PreparationError(f"unsupported URL scheme {scheme or 'none'!r}")
+    try:
+        with session.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT) as response:
+            if response.status_code >= 400:
+                raise PreparationError(f"{response.status_code} {response.reason}")
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise PreparationError(f"larger than {limit} bytes")
+            copy_limited(response.iter_content(CHUNK), destination, limit)
+    except requests.RequestException as error:
+        raise PreparationError(str(error)) from None
+
+
+def download_input(name, url, folder, limit=None, session=None, allow_files=None):
+    """Download ``url`` to ``folder/name``, replacing what is there.
+
+    Written to a temporary file and renamed into place, so a symlink the
+    checkout may hold under that name is replaced, never followed. Limits
+    default to ``WORKER_MAX_INPUT_BYTES`` and ``WORKER_ALLOW_FILE_URLS``.
+    """
+    allow_files = allow_file_urls() if allow_files is None else allow_files
+    if not is_plain_file_name(name):
+        raise PreparationError(f"failed to download input {name!r}: not a plain file name")
+    limit = max_input_bytes() if limit is None else limit
+    handle, partial = tempfile.mkstemp(prefix=".download-", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as destination:
+            fetch(url, destination, limit, session or download_session(), allow_files)
+        os.replace(partial, os.path.join(folder, name))
+    except PreparationError as error:
+        raise PreparationError(f"failed to download input {name}: {error}") from None
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def prepare_working_folder(folder, inputs=(), repository_url=None, repository_branch=None, allow_files=None):
+    """Check out the repository (if any), then download every input."""
+    if repository_url:
+        checkout_repository(repository_url, repository_branch, folder, allow_files)
+    session = download_session()
+    for item in inputs or ():
+        download_input(
+            item.get("name"), item.get("url", ""), folder, session=session, allow_files=allow_files
+        )

@@ -1,0 +1,249 @@
+"""Runs ``GRIDLABD_BINARY [arguments] model`` in a working folder, supervised.
+
+The simulation runs in a session (process group) of its own, never through
+a shell. Its output is handed to ``on_output`` in batches about once a
+second; ``is_cancelled`` is asked about once a second. On cancel or
+timeout the whole group gets SIGTERM, then SIGKILL if anything is left
+after a grace period, well within the 5 seconds the contract allows.
+"""
+
+import codecs
+import ctypes
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPORT_INTERVAL = 1.0
+KILL_GRACE = 2.0
+PR_SET_PDEATHSIG = 1
+
+# The first line that says what went wrong: a parser message such as
+# "model.glm(12): ..." or an ERROR/FATAL message of the engine.
+ERROR_LINE = re.compile(r"^(\S+\(\d+\): .+|(ERROR|FATAL)\s+\[.*)$")
+
+
+def gridlabd_command():
+    """The argv prefix that runs GridLAB-D: ``GRIDLABD_BINARY`` split like a
+    shell would (no shell involved), else a native ``gridlabd`` on PATH,
+    else the project's wrapper around the PyPI engine."""
+    configured = os.environ.get("GRIDLABD_BINARY", "").strip()
+    if configured:
+        return shlex.split(configured)
+    native = shutil.which("gridlabd")
+    if native:
+        return [native]
+    # -P: the working folder (a user's checkout) is not put on sys.path, so a
+    # gridlabd.py or worker/ in it cannot stand in for the real packages.
+    return [sys.executable, "-P", "-m", "worker.gridlabd_cli"]
+
+
+def child_environment():
+    """The worker's environment, with this project importable, so that
+    ``python -m worker.gridlabd_cli`` works from any working folder."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PROJECT_ROOT, env.get("PYTHONPATH")]))
+    return env
+
+
+@dataclass
+class RunResult:
+    returncode: int | None = None
+    timed_out: bool = False
+    cancelled: bool = False
+    first_error: str | None = None
+
+
+class OutputBuffer:
+    """Output read from the pipes but not yet handed on, per stream."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.pending = {"std_out": [], "std_err": []}
+
+    def add(self, stream, text):
+        with self.lock:
+            self.pending[stream].append(text)
+
+    def take(self):
+        with self.lock:
+            taken = {stream: "".join(parts) for stream, parts in self.pending.items()}
+            for parts in self.pending.values():
+                parts.clear()
+        return taken
+
+    def put_back(self, taken):
+        with self.lock:
+            for stream, text in taken.items():
+                if text:
+                    self.pending[stream].insert(0, text)
+
+
+class FirstErrorLine:
+    """Watches a stream for the first line matching ``ERROR_LINE``."""
+
+    def __init__(self):
+        self.partial = ""
+        self.found = None
+
+    def feed(self, text):
+        if self.found:
+            return
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()[-4096:]
+        for line in lines:
+            line = line.strip("\r")
+            if ERROR_LINE.match(line):
+                self.found = line
+                return
+
+
+def read_pipe(pipe, stream, buffer, watcher=None):
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while True:
+        chunk = os.read(pipe.fileno(), 65536)
+        text = decoder.decode(chunk, final=not chunk)
+        if text:
+            buffer.add(stream, text)
+            if watcher:
+                watcher.feed(text)
+        if not chunk:
+            pipe.close()
+            return
+
+
+def die_with_parent():
+    """Runs in the child between fork and exec: if the worker dies (killed,
+    OOM), the kernel kills the simulation too, so a lost worker never leaves
+    a simulation running in the session it was given. Linux ties this to the
+    thread that started the run, so that thread must outlive the run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def set_death_signal():
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return set_death_signal if sys.platform.startswith("linux") else None
+
+
+def has_exited(process):
+    """True once the process has exited, without reaping it: its pid, and so
+    its process group id, stays reserved until we have killed the group."""
+    try:
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def kill_group(process, grace=KILL_GRACE):
+    """SIGTERM the process group, SIGKILL whatever is left after ``grace``."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not has_exited(process):
+            time.sleep(0.05)
+
+
+def report_periodically(buffer, on_output, is_cancelled, cancelled, stop, interval):
+    """Hand output on and look for a cancel, every ``interval`` seconds.
+
+    Runs beside the supervision loop, so a slow or unreachable API never
+    delays a timeout or a kill.
+    """
+    while not stop.wait(interval):
+        try:
+            if is_cancelled():
+                cancelled.set()
+                return
+        except Exception:  # noqa: BLE001 - the API may be down; keep supervising
+            pass
+        flush(buffer, on_output)
+
+
+def flush(buffer, on_output):
+    taken = buffer.take()
+    if not any(taken.values()):
+        return
+    try:
+        on_output(taken["std_out"], taken["std_err"])
+    except Exception:  # noqa: BLE001 - kept for the next attempt
+        buffer.put_back(taken)
+
+
+def run_gridlabd(
+    arguments,
+    cwd,
+    timeout=None,
+    on_output=lambda std_out, std_err: None,
+    is_cancelled=lambda: False,
+    command=None,
+    interval=REPORT_INTERVAL,
+):
+    """Run ``command + arguments`` in ``cwd``; return a ``RunResult``.
+
+    ``arguments`` ends with the model file. Output not yet handed to
+    ``on_output`` when the run is cancelled is dropped, since nothing may be
+    reported after a cancel.
+    """
+    argv = [*(command or gridlabd_command()), *arguments]
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env=child_environment(),
+        preexec_fn=die_with_parent(),
+    )
+    buffer = OutputBuffer()
+    first_error = FirstErrorLine()
+    readers = [
+        threading.Thread(target=read_pipe, args=(process.stdout, "std_out", buffer), daemon=True),
+        threading.Thread(
+            target=read_pipe, args=(process.stderr, "std_err", buffer, first_error), daemon=True
+        ),
+    ]
+    cancelled, stop = threading.Event(), threading.Event()
+    reporter = threading.Thread(
+        target=report_periodically,
+        args=(buffer, on_output, is_cancelled, cancelled, stop, interval),
+        daemon=True,
+    )
+    for thread in (*readers, reporter):
+        thread.start()
+
+    result = RunResult()
+    deadline = time.monotonic() + timeout if timeout else None
+    while not has_exited(process):
+        if cancelled.is_set():
+            result.cancelled = True
+            break
+        if deadline and time.monotonic() >= deadline:
+            result.timed_out = True
+            break
+        time.sleep(0.05)
+    # Also after a normal exit: whatever the run started in its group goes.
+    kill_group(process)
+    result.returncode = process.wait()
+    for reader in readers:
+        reader.join(timeout=5)
+    stop.set()
+    reporter.join()
+    result.cancelled = result.cancelled or cancelled.is_set()
+    if not result.cancelled:
+        flush(buffer, on_output)
+    result.first_error = first_error.found
+    return result
