@@ -24,19 +24,21 @@ MODEL = "ieee4.glm"
 
 
 def gridlabd_command():
-    """The command the worker runs by default."""
+    """The command the worker runs by default, and its environment."""
+    from worker.runner import child_environment
     from worker.runner import gridlabd_command as worker_command
 
-    return worker_command()
+    return worker_command(), child_environment()
 
 
 def time_gridlabd_alone(jobs):
+    command, env = gridlabd_command()
     times = []
     for _ in range(jobs):
         with tempfile.TemporaryDirectory(prefix="bench-gridlabd-") as folder:
             shutil.copy(EXAMPLES / MODEL, folder)
             started = time.perf_counter()
-            subprocess.run([*gridlabd_command(), MODEL], cwd=folder, check=True, capture_output=True)
+            subprocess.run([*command, MODEL], cwd=folder, env=env, check=True, capture_output=True)
             times.append(time.perf_counter() - started)
     return times
 

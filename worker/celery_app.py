@@ -43,6 +43,9 @@ def broker_settings():
         "processed_folder": processed,
         "store_processed": False,
         "control_folder": control,
+        # Kombu looks in the folder once a second by default, which would be
+        # most of a short job's latency on the embedded default.
+        "polling_interval": 0.1,
     }
 
 
