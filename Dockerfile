@@ -9,9 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # git (and ssh for ssh:// and user@host: URLs): the worker checks out
-# pipeline repositories.
+# pipeline repositories. nginx: the tests' blob server (blob_server.py).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git openssh-client \
+    && apt-get install -y --no-install-recommends git openssh-client nginx \
     && rm -rf /var/lib/apt/lists/*
 
 RUN pip install pipenv

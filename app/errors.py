@@ -13,11 +13,12 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error with a status and a message meant for the client."""
 
-    def __init__(self, status, message, errors=None):
+    def __init__(self, status, message, errors=None, headers=None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
+        self.headers = headers or {}
 
 
 class NotFound(ApiError):
@@ -47,7 +48,9 @@ def error_response(status, message, errors=None):
 def register_error_handlers(app):
     @app.errorhandler(ApiError)
     def api_error(error):
-        return error_response(error.status, error.message, error.errors)
+        response = error_response(error.status, error.message, error.errors)
+        response.headers.update(error.headers)
+        return response
 
     @app.errorhandler(ValidationError)
     def validation_error(error):

@@ -288,7 +288,7 @@ SCHEMAS = {
     },
     "Artifact": {
         "type": "object",
-        "required": ["uuid", "name", "url", "size", "sha256", "created_at"],
+        "required": ["uuid", "name", "url", "size", "sha256", "created_at", "expired_at"],
         "properties": {
             "uuid": {"type": "string", "pattern": UUID_PATTERN},
             "name": {"type": "string", "maxLength": 255},
@@ -300,6 +300,34 @@ SCHEMAS = {
             "size": {"type": "integer", "minimum": 0},
             "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             "created_at": _timestamp(),
+            "expired_at": {
+                **_timestamp(nullable=True),
+                "description": (
+                    "When retention deleted the bytes (ISO 8601, UTC); the download is then a 410. "
+                    "Null while the artifact is kept."
+                ),
+            },
+        },
+    },
+    "ExpiryReport": {
+        "type": "object",
+        "required": ["retention_days", "cutoff", "expired", "failed"],
+        "properties": {
+            "retention_days": {
+                "type": "number",
+                "nullable": True,
+                "description": "ARTIFACT_RETENTION_DAYS; null when unset (nothing expires).",
+            },
+            "cutoff": {
+                **_timestamp(nullable=True),
+                "description": "Artifacts of runs finished at or before this time were expired.",
+            },
+            "expired": {"type": "integer", "minimum": 0, "description": "Artifacts expired by this call."},
+            "failed": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Due artifacts whose bytes storage could not delete; tried again next time.",
+            },
         },
     },
 }
@@ -370,7 +398,29 @@ RESPONSES = {
     ),
     "Conflict": _error_response("The run's state does not allow this."),
     "PayloadTooLarge": _error_response("The body is over MAX_CONTENT_LENGTH."),
-    "ServiceUnavailable": _error_response("The database or the task queue cannot be reached."),
+    "ServiceUnavailable": _error_response(
+        "The database, the task queue or the blob server cannot be reached (or timed out)."
+    ),
+    "BadGateway": _error_response(
+        "The blob server answered with an error (for example 401 or 403 for a wrong "
+        "BLOB_API_TOKEN, or a 5xx)."
+    ),
+    "Gone": _error_response("The artifact expired: retention deleted its bytes."),
+    "RangeNotSatisfiable": {
+        **_error_response("The byte range is outside the artifact (or malformed)."),
+        "headers": {
+            "Content-Range": {"description": "`bytes */SIZE`.", "schema": {"type": "string"}},
+        },
+    },
+}
+
+HEADERS = {
+    "ContentDisposition": {
+        "description": "`attachment` with the artifact's name.",
+        "schema": {"type": "string"},
+    },
+    "ETag": {"description": "The artifact's sha256, quoted.", "schema": {"type": "string"}},
+    "AcceptRanges": {"description": "`bytes`.", "schema": {"type": "string"}},
 }
 
 TEMPLATE = {
@@ -395,6 +445,7 @@ TEMPLATE = {
         "schemas": SCHEMAS,
         "parameters": PARAMETERS,
         "responses": RESPONSES,
+        "headers": HEADERS,
     },
     "security": [{"WorkflowApiKey": []}],
 }

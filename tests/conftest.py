@@ -1,5 +1,6 @@
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -7,10 +8,12 @@ import pytest
 os.environ.setdefault("WORKFLOW_DATA_FOLDER", tempfile.mkdtemp(prefix="workflow-test-data-"))
 
 from app import create_app  # noqa: E402
+from app.artifacts.storage import init_storage  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.permissions import WorkflowPermissions  # noqa: E402
 from roles.services import create_application_key, revoke_application  # noqa: E402
 
+from .blob import StoredFiles, blob_settings, start_blob_server  # noqa: E402
 from .services import create_postgres_database, drop_postgres_database  # noqa: E402
 
 DATABASES = ["postgresql", "sqlite"]
@@ -43,6 +46,9 @@ def make_app(database_url, upload_folder, **overrides):
             "CELERY_BROKER_TRANSPORT_OPTIONS": {},
             "UPLOAD_FOLDER": str(upload_folder),
             "SERVER_NAME": "workflow.test",
+            # Local disk and no retention unless a test asks, whatever the environment says.
+            "BLOB_API_SERVER": None,
+            "ARTIFACT_RETENTION_DAYS": None,
             **overrides,
         }
     )
@@ -72,12 +78,38 @@ def empty_tables(app):
         db.session.commit()
 
 
+@pytest.fixture(scope="session")
+def blob_server():
+    """nginx with WebDAV on loopback, shared by the tests that store artifacts on it."""
+    server = start_blob_server()
+    yield server
+    server.remove()
+
+
 @pytest.fixture
 def app(session_app):
     empty_tables(session_app)
     max_content = session_app.config["MAX_CONTENT_LENGTH"]
     yield session_app
     session_app.config["MAX_CONTENT_LENGTH"] = max_content
+
+
+@pytest.fixture(params=["local", "blob"])
+def backend(request, app):
+    """The app's artifact storage set to local disk, then to the blob server;
+    what it holds, as StoredFiles."""
+    saved = dict(app.config)
+    if request.param == "blob":
+        server = request.getfixturevalue("blob_server")
+        app.config.update(blob_settings(server))
+        stored = StoredFiles("blob", server.data)
+    else:
+        stored = StoredFiles("local", Path(app.config["UPLOAD_FOLDER"]))
+    init_storage(app)
+    yield stored
+    app.config.clear()
+    app.config.update(saved)
+    init_storage(app)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ RUN_FIELDS = {
     "states",
     "artifacts",
 }
-ARTIFACT_FIELDS = {"uuid", "name", "url", "size", "sha256", "created_at"}
+ARTIFACT_FIELDS = {"uuid", "name", "url", "size", "sha256", "created_at", "expired_at"}
 ALLOWED = {
     ("NOT_STARTED", "RUNNING"),
     ("NOT_STARTED", "CANCELLED"),

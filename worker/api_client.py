@@ -71,6 +71,11 @@ class ApiClient:
     def run(self, pipeline_uuid, run_uuid):
         return RunApi(self, pipeline_uuid, run_uuid)
 
+    def expire_artifacts(self):
+        """Ask the API to expire the artifacts kept past their retention;
+        returns its report (``expired``, ``failed``, ...)."""
+        return self.request("POST", "/v1/artifacts/expire")
+
     def request(self, method, path, **kwargs):
         response = self.session.request(method, self.server + path, timeout=self.timeout, **kwargs)
         if response.status_code == 409:

@@ -10,7 +10,7 @@ import os
 
 from celery import Celery
 
-from .settings import env_flag, max_run_seconds
+from .settings import artifact_expiry_interval, env_flag, max_run_seconds
 
 
 def embedded_broker_folder():
@@ -76,8 +76,18 @@ def make_celery():
         # its task back (default 10 s): a repeated run notices it is a repeat.
         worker_lost_wait=3,
         worker_hijack_root_logger=False,
+        beat_schedule=beat_schedule(),
     )
     return celery
+
+
+def beat_schedule():
+    """What ``celery -A worker beat`` sends: the artifact expiry, every
+    WORKER_ARTIFACT_EXPIRY_INTERVAL seconds (the API decides what is due)."""
+    interval = artifact_expiry_interval()
+    if interval <= 0:
+        return {}
+    return {"expire-artifacts": {"task": "expire_artifacts", "schedule": float(interval)}}
 
 
 app = make_celery()

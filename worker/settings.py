@@ -6,6 +6,7 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 
 DEFAULT_MAX_INPUT_BYTES = 1024**3
 DEFAULT_MAX_RUN_SECONDS = 12 * 3600
+DEFAULT_ARTIFACT_EXPIRY_INTERVAL = 3600
 
 
 def env_flag(name, default=False):
@@ -34,3 +35,9 @@ def max_run_seconds():
     """``WORKER_MAX_RUN_SECONDS``: the longest any run may take, whatever
     its pipeline's timeout; it bounds how long a run can stay RUNNING."""
     return env_int("WORKER_MAX_RUN_SECONDS", DEFAULT_MAX_RUN_SECONDS)
+
+
+def artifact_expiry_interval():
+    """``WORKER_ARTIFACT_EXPIRY_INTERVAL``: seconds between two calls of the
+    API's artifact expiry by ``celery -A worker beat``; 0 schedules none."""
+    return env_int("WORKER_ARTIFACT_EXPIRY_INTERVAL", DEFAULT_ARTIFACT_EXPIRY_INTERVAL)

@@ -1,4 +1,5 @@
-"""The Celery tasks the API sends by name: ``execute_pipeline`` and ``deliver_callback``."""
+"""The Celery tasks: ``execute_pipeline`` and ``deliver_callback``, which the API
+sends by name, and ``expire_artifacts``, which ``celery -A worker beat`` sends."""
 
 import logging
 
@@ -73,3 +74,13 @@ def deliver_callback(url, pipeline_run_uuid, state):
             "callback %s refused %s for run %s: %s", url, state, pipeline_run_uuid, response.status_code
         )
     return response.status_code
+
+
+@app.task(name="expire_artifacts", ignore_result=True)
+def expire_artifacts():
+    """Have the API expire artifacts past ARTIFACT_RETENTION_DAYS (the worker
+    never opens the database); returns the API's report. A failure is left
+    to the next beat."""
+    report = ApiClient.from_environment().expire_artifacts()
+    log.info("artifact expiry: %s", report)
+    return report

@@ -17,5 +17,8 @@ class Artifact(db.Model):
     size = db.Column(db.BigInteger, nullable=False)
     sha256 = db.Column(db.String(64), nullable=False)
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    # Set when retention deleted the bytes (ARTIFACT_RETENTION_DAYS); the row
+    # stays, so the run still lists the artifact, and downloads give 410.
+    expired_at = db.Column(db.DateTime(timezone=True), nullable=True)
 
     run = db.relationship("Run", back_populates="artifacts")

@@ -13,6 +13,7 @@ class ArtifactSchema(Schema):
     size = fields.Integer()
     sha256 = fields.String()
     created_at = UtcDateTime()
+    expired_at = UtcDateTime(allow_none=True)
 
     def download_url(self, artifact):
         run = artifact.run

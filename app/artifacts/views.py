@@ -1,24 +1,33 @@
-"""HTTP endpoints of artifacts: upload (worker) and download (client).
+"""HTTP endpoints of artifacts: upload (worker), download (client), expiry (worker).
 
 The OpenAPI description of each endpoint is the YAML after ``---`` in its
 docstring; the shared pieces it refers to are in ``app/openapi.py``.
 """
 
-import mimetypes
+from datetime import UTC
 
-from flask import Blueprint, request, send_file
+from flask import Blueprint, request
 
+from ..errors import ApiError
 from ..permissions import client_only, worker_only
 from ..runs.views import find_run
 from . import queries, services
 from .body import upload_body
+from .download import artifact_response
 from .names import artifact_name
 from .schemas import artifact_output
-from .storage import get_storage
 
 blueprint = Blueprint(
     "artifacts", __name__, url_prefix="/v1/pipelines/<pipeline_uuid>/runs/<run_uuid>/artifacts"
 )
+retention_blueprint = Blueprint("artifact_retention", __name__, url_prefix="/v1/artifacts")
+
+
+def _iso(moment):
+    """ISO 8601 in UTC, as the JSON bodies give times; SQLite's are naive UTC."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 @blueprint.route("", methods=["POST"])
@@ -26,7 +35,10 @@ blueprint = Blueprint(
 def upload_artifact(pipeline_uuid, run_uuid):
     """Upload a file a run produced (worker); 409 unless the run is RUNNING.
 
-    The body is the file's raw bytes (whatever its Content-Type), streamed to storage.
+    The body is the file's raw bytes (whatever its Content-Type), streamed to
+    storage (local disk, or the blob server when BLOB_API_SERVER is set). When
+    the blob server fails: 502 (it answered an error, e.g. a wrong token) or
+    503 (unreachable or timed out), and no artifact is recorded.
     ---
     operationId: upload_artifact
     tags: [artifacts]
@@ -52,6 +64,7 @@ def upload_artifact(pipeline_uuid, run_uuid):
       404: {$ref: '#/components/responses/NotFound'}
       409: {$ref: '#/components/responses/Conflict'}
       413: {$ref: '#/components/responses/PayloadTooLarge'}
+      502: {$ref: '#/components/responses/BadGateway'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
@@ -63,10 +76,14 @@ def upload_artifact(pipeline_uuid, run_uuid):
 @blueprint.route("/<artifact_uuid>", methods=["GET"])
 @client_only
 def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
-    """Download an artifact's bytes.
+    """Download an artifact's bytes, whole or one byte range.
 
     The content type is guessed from the name; `Content-Disposition: attachment`.
-    A conditional request (`If-None-Match` with the ETag) can get a 304.
+    The ETag is the artifact's sha256: `If-None-Match` with it gives a 304.
+    `Range: bytes=START-END` (one range) gives a 206 with `Content-Range`, so
+    an interrupted download can be resumed (`If-Range` with the ETag makes
+    that safe); an unsatisfiable range is a 416. An expired artifact (see
+    `POST /v1/artifacts/expire`) is a 410.
     ---
     operationId: download_artifact
     tags: [artifacts]
@@ -75,15 +92,39 @@ def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
       - $ref: '#/components/parameters/PipelineUuid'
       - $ref: '#/components/parameters/RunUuid'
       - $ref: '#/components/parameters/ArtifactUuid'
+      - name: Range
+        in: header
+        required: false
+        description: One byte range, e.g. `bytes=0-1023`, `bytes=1024-` or `bytes=-100`.
+        schema: {type: string}
+      - name: If-Range
+        in: header
+        required: false
+        description: Honour Range only if the artifact still has this ETag.
+        schema: {type: string}
+      - name: If-None-Match
+        in: header
+        required: false
+        description: The ETag a client holds; 304 when it is still the artifact's.
+        schema: {type: string}
     responses:
       200:
         description: The artifact's bytes.
         headers:
-          Content-Disposition:
+          Content-Disposition: {$ref: '#/components/headers/ContentDisposition'}
+          ETag: {$ref: '#/components/headers/ETag'}
+          Accept-Ranges: {$ref: '#/components/headers/AcceptRanges'}
+        content:
+          '*/*':
+            schema: {type: string, format: binary}
+      206:
+        description: The byte range asked for.
+        headers:
+          Content-Range:
+            description: '`bytes START-END/SIZE`.'
             schema: {type: string}
-          ETag:
-            description: The artifact's sha256.
-            schema: {type: string}
+          Content-Disposition: {$ref: '#/components/headers/ContentDisposition'}
+          ETag: {$ref: '#/components/headers/ETag'}
         content:
           '*/*':
             schema: {type: string, format: binary}
@@ -92,16 +133,45 @@ def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
       401: {$ref: '#/components/responses/Unauthorized'}
       403: {$ref: '#/components/responses/Forbidden'}
       404: {$ref: '#/components/responses/NotFound'}
+      410: {$ref: '#/components/responses/Gone'}
+      416: {$ref: '#/components/responses/RangeNotSatisfiable'}
+      502: {$ref: '#/components/responses/BadGateway'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     artifact = queries.get_artifact(find_run(pipeline_uuid, run_uuid), artifact_uuid)
-    content_type = mimetypes.guess_type(artifact.name)[0] or "application/octet-stream"
-    return send_file(
-        get_storage().open(artifact.storage_key),
-        mimetype=content_type,
-        as_attachment=True,
-        download_name=artifact.name,
-        etag=artifact.sha256,
-        conditional=True,
-        max_age=None,
-    )
+    if artifact.expired_at is not None:
+        raise ApiError(410, f"The artifact expired at {_iso(artifact.expired_at)}; its bytes were deleted.")
+    return artifact_response(artifact)
+
+
+@retention_blueprint.route("/expire", methods=["POST"])
+@worker_only
+def expire_artifacts():
+    """Delete the artifacts kept longer than ARTIFACT_RETENTION_DAYS (worker).
+
+    Artifacts of runs that finished (COMPLETED, FAILED, CANCELLED) more than
+    ARTIFACT_RETENTION_DAYS ago lose their bytes, from whichever storage
+    holds them, and get `expired_at`; their downloads give 410. With the
+    setting unset nothing expires. The workers' Celery beat calls this
+    periodically; calling it again is harmless. No request body.
+    ---
+    operationId: expire_artifacts
+    tags: [artifacts]
+    x-permissions: [PIPELINES_WORKER]
+    responses:
+      200:
+        description: What this pass did.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ExpiryReport'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
+    report = services.expire_artifacts()
+    return {
+        "retention_days": report.retention_days,
+        "cutoff": _iso(report.cutoff),
+        "expired": report.expired,
+        "failed": report.failed,
+    }
