@@ -5,7 +5,7 @@ import sys
 
 from invoke import task
 
-PYTHON_SOURCES = "app roles worker tests bench tasks.py run.py quickstart.py"
+PYTHON_SOURCES = "app roles worker tests bench tasks.py run.py quickstart.py blob_server.py"
 
 
 def _sources():
@@ -91,6 +91,69 @@ def create_pipeline(c, name, description=None, model="model.glm", repository=Non
     with _app().app_context():
         pipeline = create(pipeline_input.load(fields))
         print(json.dumps(pipeline_output.dump(pipeline)))
+
+
+@task
+def expire_artifacts(c):
+    """Delete artifacts past ARTIFACT_RETENTION_DAYS from storage and mark them expired."""
+    from app.artifacts.services import expire_artifacts as expire
+
+    with _app().app_context():
+        report = expire()
+    if report.retention_days is None:
+        print("ARTIFACT_RETENTION_DAYS is not set: nothing expires")
+        return
+    print(
+        f"expired {report.expired} artifacts of runs finished before {report.cutoff.isoformat()}"
+        f" ({report.failed} could not be deleted, left for the next pass)"
+    )
+    if report.failed:
+        sys.exit(1)
+
+
+@task(
+    help={
+        "duration": "measured seconds per API workload (default 10)",
+        "warmup": "unmeasured seconds before each API workload (default 2)",
+        "clients": "concurrent HTTP clients (default 8)",
+        "only": "run only this API workload (repeat for more; the document is then not written)",
+        "jobs": "jobs timed one after another for job latency (default 20)",
+        "throughput-jobs": "jobs per job-throughput figure (default 12)",
+        "embedded": "also time job latency on the embedded default (default yes)",
+        "write": "write docs/benchmarks.md (default yes)",
+    },
+    iterable=["only"],
+)
+def bench(
+    c,
+    duration=None,
+    warmup=None,
+    clients=None,
+    only=None,
+    jobs=None,
+    throughput_jobs=None,
+    embedded=True,
+    write=True,
+):
+    """Benchmark the API and the workers on a stack of their own; writes docs/benchmarks.md."""
+    from bench.suite import main
+
+    options = {
+        "--duration": duration,
+        "--warmup": warmup,
+        "--clients": clients,
+        "--jobs": jobs,
+        "--throughput-jobs": throughput_jobs,
+    }
+    argv = [part for name, value in options.items() if value is not None for part in (name, str(value))]
+    if only:
+        argv += ["--only", *only]
+    argv += [] if embedded else ["--no-embedded"]
+    argv += [] if write else ["--no-write"]
+    shown = [f"--{name.lstrip('-')} {value}" for name, value in options.items() if value is not None]
+    shown += [f"--only {name}" for name in only or []]
+    shown += [] if embedded else ["--no-embedded"]
+    main(argv, command=" ".join([".venv/bin/invoke bench", *shown]))
 
 
 @task(help={"cov": "measure coverage", "k": "only tests matching this expression"})

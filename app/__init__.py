@@ -7,6 +7,7 @@ from flask import Flask
 from . import config
 from .artifacts import models as _artifact_models  # noqa: F401 - register tables
 from .artifacts.storage import init_storage
+from .database import init_database
 from .errors import register_error_handlers
 from .extensions import broker, db, migrate
 from .openapi import init_swagger
@@ -23,18 +24,19 @@ def create_app(overrides=None):
     app.json.sort_keys = False
     logging.basicConfig(level=logging.INFO)
 
-    db.init_app(app)
+    init_database(app)
     migrate.init_app(app, db, render_as_batch=True)
     broker.init_app(app)
     init_storage(app)
     register_error_handlers(app)
 
     from .artifacts.views import blueprint as artifacts
+    from .artifacts.views import retention_blueprint as artifact_retention
     from .health import blueprint as health
     from .pipelines.views import blueprint as pipelines
     from .runs.views import blueprint as runs
 
-    for blueprint in (health, pipelines, runs, artifacts):
+    for blueprint in (health, pipelines, runs, artifacts, artifact_retention):
         app.register_blueprint(blueprint)
     init_swagger(app)
     return app

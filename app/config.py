@@ -43,6 +43,17 @@ def broker_settings():
     }
 
 
+def env_number(name, kind, default=None, minimum=0):
+    """``kind(value)`` of a numeric setting, or ``default`` when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    number = kind(value)
+    if number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    return number
+
+
 def from_environment():
     """The Flask config mapping for ``create_app``."""
     data = embedded_data_folder()
@@ -55,7 +66,10 @@ def from_environment():
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-key"),
         "SQLALCHEMY_DATABASE_URI": database,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No pool_pre_ping: it cost every request a round trip to the database.
+        # A connection that died (the database restarted) fails the one request
+        # using it with a 503; SQLAlchemy then renews the whole pool.
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
         "CELERY_BROKER_URL": broker_url,
         "CELERY_BROKER_TRANSPORT_OPTIONS": transport_options,
         "CELERY_RESULT_BACKEND": os.environ.get("CELERY_RESULT_BACKEND") or None,
@@ -63,6 +77,10 @@ def from_environment():
         "BROKER_CONNECT_TIMEOUT": float(os.environ.get("BROKER_CONNECT_TIMEOUT", "3")),
         "BLOB_API_SERVER": os.environ.get("BLOB_API_SERVER") or None,
         "BLOB_API_TOKEN": os.environ.get("BLOB_API_TOKEN") or None,
+        "BLOB_API_TIMEOUT": env_number("BLOB_API_TIMEOUT", float, 30.0, minimum=0.001),
+        "BLOB_API_RETRIES": env_number("BLOB_API_RETRIES", int, 3),
+        "BLOB_API_RETRY_BACKOFF": env_number("BLOB_API_RETRY_BACKOFF", float, 0.5),
+        "ARTIFACT_RETENTION_DAYS": env_number("ARTIFACT_RETENTION_DAYS", float),
         "MAX_CONTENT_LENGTH": int(max_content) if max_content else 1024**3,
         "UPLOAD_FOLDER": os.path.abspath(os.environ.get("UPLOAD_FOLDER", "uploads")),
     }

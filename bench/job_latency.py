@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.job_latency [--jobs 10] [--embedded]
 
-Starts its own stack on loopback (a fresh PostgreSQL database, Redis db 14,
+Starts its own stack on loopback (a fresh PostgreSQL database, Redis db 12,
 gunicorn, one Celery worker; or the embedded default with --embedded), runs
 the example model as a service job ``--jobs`` times one after another, then
 runs the same gridlabd command in a fresh folder as many times, and prints
@@ -20,6 +20,8 @@ from pathlib import Path
 
 from tests.e2e.stack import EXAMPLES, Stack
 
+from . import BENCH_REDIS_DB
+
 MODEL = "ieee4.glm"
 
 
@@ -31,14 +33,16 @@ def gridlabd_command():
     return worker_command(), child_environment()
 
 
-def time_gridlabd_alone(jobs):
+def time_gridlabd_alone(jobs, arguments=()):
     command, env = gridlabd_command()
     times = []
     for _ in range(jobs):
         with tempfile.TemporaryDirectory(prefix="bench-gridlabd-") as folder:
             shutil.copy(EXAMPLES / MODEL, folder)
             started = time.perf_counter()
-            subprocess.run([*command, MODEL], cwd=folder, env=env, check=True, capture_output=True)
+            subprocess.run(
+                [*command, *arguments, MODEL], cwd=folder, env=env, check=True, capture_output=True
+            )
             times.append(time.perf_counter() - started)
     return times
 
@@ -74,7 +78,7 @@ def main():
 
     alone = time_gridlabd_alone(args.jobs)
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as folder:
-        stack = Stack(Path(folder), embedded=args.embedded)
+        stack = Stack(Path(folder), embedded=args.embedded, redis_db=BENCH_REDIS_DB)
         try:
             service = time_service_jobs(stack, args.jobs)
         finally:

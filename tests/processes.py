@@ -31,7 +31,15 @@ def command_env(tmp_path, **settings):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"SQLALCHEMY_DATABASE_URI", "CELERY_BROKER_URL", "MAX_CONTENT_LENGTH"}
+        if key
+        not in {
+            "SQLALCHEMY_DATABASE_URI",
+            "CELERY_BROKER_URL",
+            "MAX_CONTENT_LENGTH",
+            "BLOB_API_SERVER",
+            "BLOB_API_TOKEN",
+            "ARTIFACT_RETENTION_DAYS",
+        }
     }
     env.update(
         {
@@ -105,14 +113,18 @@ def proc_status_kib(pid, field):
 
 
 class Gunicorn:
-    """``gunicorn run:app`` on a free loopback port, one worker."""
+    """``gunicorn run:app`` on a free loopback port: one worker process unless
+    told otherwise, with ``threads`` threads each (gunicorn's gthread worker)."""
 
-    def __init__(self, env, log_path):
+    def __init__(self, env, log_path, workers=1, threads=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "w")
+        args = [executable("gunicorn"), "run:app", "-b", f"127.0.0.1:{self.port}", "-w", str(workers)]
+        if threads:
+            args += ["--threads", str(threads)]
         self.process = subprocess.Popen(
-            [executable("gunicorn"), "run:app", "-b", f"127.0.0.1:{self.port}", "-w", "1"],
+            args,
             cwd=REPO_ROOT,
             env=env,
             stdout=self.log,

@@ -81,33 +81,57 @@ def statements_for_listing(app, client, keys, pipeline_uuid, expected_runs, **qu
     return list(statements)
 
 
-def test_listing_runs_costs_the_same_for_1_and_200_runs(app, api, client, keys):
+# What each request costs, whatever the pipeline's history: the key and its
+# permissions (one query), then the request's own statements.
+KEY_LOOKUP = 1
+# The pipeline, then the page: one query on PostgreSQL, which makes the JSON;
+# elsewhere three (the runs, their states, their artifacts).
+LISTING = {"postgresql": KEY_LOOKUP + 1 + 1, "sqlite": KEY_LOOKUP + 1 + 3}
+# The pipeline, then its run counter, the run and its first state: one
+# statement on PostgreSQL (so that the pipeline's row is locked briefly), three elsewhere.
+CREATION = {"postgresql": KEY_LOOKUP + 1 + 1, "sqlite": KEY_LOOKUP + 1 + 3}
+
+
+def test_listing_runs_costs_the_same_for_1_and_500_runs(app, api, client, keys):
     pipeline_uuid = api.create_pipeline()["uuid"]
     add_finished_runs(app, pipeline_uuid, 1)
     list_runs(client, keys, pipeline_uuid)  # warm up connections and caches
 
     one = statements_for_listing(app, client, keys, pipeline_uuid, 1)
-    add_finished_runs(app, pipeline_uuid, 199)
-    many = statements_for_listing(app, client, keys, pipeline_uuid, 200)
+    add_finished_runs(app, pipeline_uuid, 499)
+    many = statements_for_listing(app, client, keys, pipeline_uuid, 500)
 
     assert any("run" in statement.lower() for statement in one), one
-    assert len(many) == len(one), "\n\n".join(many)
+    assert len(many) == len(one) == LISTING[app.config["DATABASE_KIND"]], "\n\n".join(many)
 
 
-def test_filtered_and_paged_listing_costs_the_same_for_1_and_200_runs(app, api, client, keys):
+def test_filtered_and_paged_listing_costs_the_same_for_1_and_500_runs(app, api, client, keys):
     pipeline_uuid = api.create_pipeline()["uuid"]
     add_finished_runs(app, pipeline_uuid, 1)
     list_runs(client, keys, pipeline_uuid, state="COMPLETED", limit=1000)
 
     one = statements_for_listing(app, client, keys, pipeline_uuid, 1, state="COMPLETED", limit=1000)
-    add_finished_runs(app, pipeline_uuid, 199)
-    many = statements_for_listing(app, client, keys, pipeline_uuid, 200, state="COMPLETED", limit=1000)
-    assert len(many) == len(one), "\n\n".join(many)
-    paged = statements_for_listing(app, client, keys, pipeline_uuid, 150, state="COMPLETED", offset=50)
-    assert len(paged) == len(one), "\n\n".join(paged)
+    add_finished_runs(app, pipeline_uuid, 499)
+    many = statements_for_listing(app, client, keys, pipeline_uuid, 500, state="COMPLETED", limit=1000)
+    assert len(many) == len(one) == LISTING[app.config["DATABASE_KIND"]], "\n\n".join(many)
+    paged = statements_for_listing(app, client, keys, pipeline_uuid, 100, state="COMPLETED", limit=100)
+    assert len(paged) == LISTING[app.config["DATABASE_KIND"]], "\n\n".join(paged)
+    offset = statements_for_listing(app, client, keys, pipeline_uuid, 450, state="COMPLETED", offset=50)
+    assert len(offset) == LISTING[app.config["DATABASE_KIND"]], "\n\n".join(offset)
 
 
-def test_creating_a_run_costs_the_same_with_1_and_200_runs(app, api, client, keys):
+def test_a_page_holds_the_states_and_artifacts_of_its_own_runs(app, api, client, keys):
+    """The states and artifacts are selected by the page's own query: a page
+    in the middle of a long history gets its runs' and no others'."""
+    pipeline_uuid = api.create_pipeline()["uuid"]
+    add_finished_runs(app, pipeline_uuid, 30)
+    whole = list_runs(client, keys, pipeline_uuid)
+    page = statements_for_listing(app, client, keys, pipeline_uuid, 7, limit=7, offset=11)
+    assert len(page) == LISTING[app.config["DATABASE_KIND"]]
+    assert list_runs(client, keys, pipeline_uuid, limit=7, offset=11) == whole[11:18]
+
+
+def test_creating_a_run_costs_the_same_with_1_and_500_runs(app, api, client, keys):
     pipeline_uuid = api.create_pipeline()["uuid"]
     inputs = [{"name": "model.glm", "url": "https://example.com/model.glm"}]
     api.create_run(pipeline_uuid, inputs=inputs)  # warm up; the pipeline now has 1 run
@@ -116,10 +140,48 @@ def test_creating_a_run_costs_the_same_with_1_and_200_runs(app, api, client, key
         with counted_statements(app) as statements:
             run = api.create_run(pipeline_uuid, inputs=inputs, callback_url="https://hook.test/")
         assert run["sequence"] == expected_sequence
+        assert [entry["state"] for entry in run["states"]] == ["NOT_STARTED"]
+        assert run["artifacts"] == [] and run["pipeline_uuid"] == pipeline_uuid
         return list(statements)
 
     one = statements_for_creation(2)
-    add_finished_runs(app, pipeline_uuid, 198)  # now 200 runs
-    many = statements_for_creation(201)
+    add_finished_runs(app, pipeline_uuid, 498)  # now 500 runs
+    many = statements_for_creation(501)
     assert any("insert" in statement.lower() for statement in one), one
-    assert len(many) == len(one), "\n\n".join(many)
+    # Nothing is read back after the commit: the answer is the run as written.
+    assert len(many) == len(one) == CREATION[app.config["DATABASE_KIND"]], "\n\n".join(many)
+    assert not any(statement.lstrip().lower().startswith("select count") for statement in many), many
+
+
+def test_a_key_is_checked_with_one_query(app, api, client, keys):
+    pipeline_uuid = api.create_pipeline()["uuid"]
+    client.get(f"/v1/pipelines/{pipeline_uuid}", headers=keys.client)
+    with counted_statements(app) as statements:
+        response = client.get(f"/v1/pipelines/{pipeline_uuid}", headers=keys.client)
+    assert response.status_code == 200
+    assert len(statements) == KEY_LOOKUP + 1, "\n\n".join(statements)
+
+
+def test_reading_a_run_and_replacing_its_console_cost_the_same_with_1_and_500_runs(app, api, client, keys):
+    pipeline_uuid = api.create_pipeline()["uuid"]
+
+    def costs():
+        run = api.create_run(pipeline_uuid)
+        assert api.set_state(pipeline_uuid, run["uuid"], "RUNNING").status_code == 200
+        path = api.run_path(pipeline_uuid, run["uuid"])
+        with counted_statements(app) as read:
+            assert client.get(path, headers=keys.client).status_code == 200
+        with counted_statements(app) as replace:
+            response = client.put(path + "/console", json={"std_out": "out\n"}, headers=keys.worker)
+        assert response.status_code == 200
+        assert response.get_json() == {"std_out": "out\n", "std_err": ""}
+        return list(read), list(replace)
+
+    costs()  # warm up
+    read_one, replace_one = costs()
+    add_finished_runs(app, pipeline_uuid, 500)
+    read_many, replace_many = costs()
+    # The run with its pipeline in one query, then its states and artifacts.
+    assert len(read_one) == len(read_many) == KEY_LOOKUP + 3, "\n\n".join(read_many)
+    # The run, then the old chunks out and the new ones in: nothing read back.
+    assert len(replace_one) == len(replace_many) == KEY_LOOKUP + 3, "\n\n".join(replace_many)

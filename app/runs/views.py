@@ -4,30 +4,25 @@ The OpenAPI description of each endpoint is the YAML after ``---`` in its
 docstring; the shared pieces it refers to are in ``app/openapi.py``.
 """
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
 from ..errors import ApiError
 from ..fields import json_body, query_int
 from ..permissions import client_only, client_or_worker, is_worker, worker_only
 from ..pipelines.queries import get_pipeline
 from . import queries, services
-from .schemas import (
-    console_append,
-    console_replace,
-    run_create,
-    run_output,
-    runs_output,
-    state_input,
-)
+from .output import run_output
+from .schemas import console_append, console_replace, run_create, state_input
 from .states import STATE_NAMES, RunState
 
 blueprint = Blueprint("runs", __name__, url_prefix="/v1/pipelines/<pipeline_uuid>/runs")
 
 
-def find_run(pipeline_uuid, run_uuid, include_deleted=False):
+def find_run(pipeline_uuid, run_uuid, include_deleted=False, with_history=False):
     """The run, or 404. Workers pass ``include_deleted``: a run already
-    queued still reports after its pipeline was deleted."""
-    return queries.get_run(get_pipeline(pipeline_uuid, include_deleted), run_uuid)
+    queued still reports after its pipeline was deleted. ``with_history``
+    loads its states and artifacts too, for answers that hold the run."""
+    return queries.find_run(pipeline_uuid, run_uuid, include_deleted, with_history)
 
 
 @blueprint.route("", methods=["POST"])
@@ -64,7 +59,7 @@ def create_run(pipeline_uuid):
     pipeline = get_pipeline(pipeline_uuid)
     fields = run_create.load(json_body())
     run = services.create_run(pipeline, fields.get("inputs", []), fields.get("callback_url"))
-    return run_output.dump(run), 201
+    return run_output(run), 201
 
 
 @blueprint.route("", methods=["GET"])
@@ -100,7 +95,10 @@ def list_runs(pipeline_uuid):
         raise ApiError(400, f"Query parameter 'state' must be one of: {', '.join(STATE_NAMES)}.")
     limit = query_int("limit", 1, 1000)
     offset = query_int("offset", 0, 2**31 - 1, default=0)
-    return runs_output.dump(queries.list_runs(pipeline, state, limit, offset))
+    page = queries.runs_page(pipeline, state, limit, offset)
+    if isinstance(page, str):  # JSON already
+        return current_app.response_class(page + "\n", mimetype=current_app.json.mimetype)
+    return page
 
 
 @blueprint.route("/<run_uuid>", methods=["GET"])
@@ -125,7 +123,7 @@ def get_run(pipeline_uuid, run_uuid):
       404: {$ref: '#/components/responses/NotFound'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
-    return run_output.dump(find_run(pipeline_uuid, run_uuid))
+    return run_output(find_run(pipeline_uuid, run_uuid, with_history=True))
 
 
 @blueprint.route("/<run_uuid>/state", methods=["GET"])
@@ -187,7 +185,7 @@ def change_state(pipeline_uuid, run_uuid):
     """
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
     new_state = state_input.load(json_body())["state"]
-    return run_output.dump(services.change_state(run, new_state))
+    return run_output(services.change_state(run, new_state))
 
 
 @blueprint.route("/<run_uuid>/cancel", methods=["POST"])
@@ -214,7 +212,7 @@ def cancel_run(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     run = find_run(pipeline_uuid, run_uuid)
-    return run_output.dump(services.change_state(run, RunState.CANCELLED.value))
+    return run_output(services.change_state(run, RunState.CANCELLED.value))
 
 
 @blueprint.route("/<run_uuid>/console", methods=["GET"])
@@ -273,8 +271,10 @@ def replace_console(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
-    services.replace_console(run, console_replace.load(json_body()))
-    return queries.read_console(run)
+    console = console_replace.load(json_body())
+    services.replace_console(run, console)
+    # What this request stored is the whole console now: no need to read it back.
+    return {"std_out": console["std_out"], "std_err": console["std_err"]}
 
 
 @blueprint.route("/<run_uuid>/console", methods=["POST"])

@@ -45,12 +45,20 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 class CeleryWorker:
-    """``celery -A worker worker`` as a deployment runs it."""
+    """``celery -A worker worker`` as a deployment runs it, with ``concurrency``
+    pool processes (each runs one run at a time)."""
 
-    def __init__(self, env, log_path):
+    def __init__(self, env, log_path, concurrency=1):
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(
-            [executable("celery"), "-A", "worker", "worker", "--loglevel=info", "--concurrency=1"],
+            [
+                executable("celery"),
+                "-A",
+                "worker",
+                "worker",
+                "--loglevel=info",
+                f"--concurrency={concurrency}",
+            ],
             cwd=REPO_ROOT,
             env=env,
             stdout=self.log,
@@ -77,20 +85,42 @@ class CeleryWorker:
 
 
 class Stack:
-    """Database, broker, API, worker and an input server; ``close()`` stops all."""
+    """Database, broker, API, worker and an input server; ``close()`` stops all.
 
-    def __init__(self, folder, embedded=False, **worker_settings):
+    By default: gunicorn with one process, one Celery worker process, Redis
+    database 14. ``api_workers``/``api_threads`` size gunicorn,
+    ``worker_concurrency`` the Celery pool (0: start no worker; see
+    ``start_worker``), ``redis_db`` picks the Redis database (emptied first),
+    ``api_settings`` adds to the API's environment.
+    """
+
+    def __init__(
+        self,
+        folder,
+        embedded=False,
+        api_workers=1,
+        api_threads=None,
+        worker_concurrency=1,
+        redis_db=E2E_REDIS_DB,
+        api_settings=None,
+        **worker_settings,
+    ):
         self.folder = folder
         self.embedded = embedded
+        self.api_settings = {key: str(value) for key, value in (api_settings or {}).items()}
         self.database_url = None
+        self.broker_url = None
+        self.worker = None
         self._stoppers = []
         try:
-            self._start(worker_settings)
+            self._start(api_workers, api_threads, redis_db, worker_settings)
+            if worker_concurrency:
+                self.start_worker(worker_concurrency)
         except BaseException:
             self.close()
             raise
 
-    def _start(self, worker_settings):
+    def _start(self, api_workers, api_threads, redis_db, worker_settings):
         settings = {}
         if self.embedded:
             # No database or broker settings at all: what ./bin/serve uses.
@@ -99,16 +129,17 @@ class Stack:
         else:
             self.database_url = create_postgres_database()
             self._stoppers.append(lambda: drop_postgres_database(self.database_url))
-            broker_url = require_redis().rsplit("/", 1)[0] + f"/{E2E_REDIS_DB}"
-            redis.Redis.from_url(broker_url).flushdb()
-            settings = {"SQLALCHEMY_DATABASE_URI": self.database_url, "CELERY_BROKER_URL": broker_url}
+            self.broker_url = require_redis().rsplit("/", 1)[0] + f"/{redis_db}"
+            redis.Redis.from_url(self.broker_url).flushdb()
+            settings = {"SQLALCHEMY_DATABASE_URI": self.database_url, "CELERY_BROKER_URL": self.broker_url}
             env = command_env(self.folder, **settings)
+        env.update(self.api_settings)  # e.g. BLOB_API_SERVER for the API
         self.env = env
         flask_db(env, "upgrade")
         self.client = self._key(env, "PIPELINES_CLIENT")
-        worker_key = self._key(env, "PIPELINES_WORKER")
+        self.worker_key = worker_key = self._key(env, "PIPELINES_WORKER")
 
-        self.api = Gunicorn(env, self.folder / "gunicorn.log")
+        self.api = Gunicorn(env, self.folder / "gunicorn.log", workers=api_workers, threads=api_threads)
         self._stoppers.append(self.api.stop)
         self.url = self.api.url
 
@@ -126,8 +157,19 @@ class Stack:
             "WORKER_API_TOKEN": worker_key["Workflow-API-Key"],
             **{key: str(value) for key, value in worker_settings.items()},
         }
-        self.worker = CeleryWorker(self.worker_env, self.folder / "worker.log")
-        self._stoppers.append(self.worker.stop)
+
+    def start_worker(self, concurrency=1):
+        """Start the Celery worker (after ``stop_worker``, a fresh one)."""
+        assert self.worker is None, "a worker is running already"
+        self.worker = CeleryWorker(self.worker_env, self.folder / "worker.log", concurrency)
+        self._stoppers.append(self.stop_worker)
+
+    def stop_worker(self):
+        if self.stop_worker in self._stoppers:
+            self._stoppers.remove(self.stop_worker)
+        if self.worker is not None:
+            worker, self.worker = self.worker, None
+            worker.stop()
 
     @staticmethod
     def _key(env, permission):
@@ -180,9 +222,8 @@ class Stack:
             if current["state"] in states:
                 return current
             time.sleep(poll)
-        raise AssertionError(
-            f"run stayed {current['state']} for {timeout}s\nworker log:\n{self.worker.output()[-4000:]}"
-        )
+        log = self.worker.output()[-4000:] if self.worker else "(no worker running)"
+        raise AssertionError(f"run stayed {current['state']} for {timeout}s\nworker log:\n{log}")
 
     def download(self, artifact):
         response = requests.get(artifact["url"], headers=self.client, timeout=30)

@@ -1,0 +1,43 @@
+"""The API's database: engine settings, and reads without a transaction."""
+
+from flask import request
+
+from .extensions import db
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def configure_engine(app):
+    """Complete ``SQLALCHEMY_ENGINE_OPTIONS`` for the configured database.
+
+    PostgreSQL: sessions in UTC. The driver then hands back times with
+    ``datetime.timezone.utc`` instead of a ``zoneinfo`` zone for the
+    server's own setting, which makes reading them about twice as fast (a
+    listing of 1,000 runs reads 6,000 of them). The instants are the same.
+    """
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("options", "-c timezone=UTC")
+        options["connect_args"] = connect_args
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def reads_without_transaction():
+    """GET and HEAD requests of the API run their queries in autocommit.
+
+    They only read, and at READ COMMITTED each statement sees the database
+    as of its own start inside a transaction too, so nothing changes for
+    them but the cost: no BEGIN before the first query and no ROLLBACK
+    when the connection goes back to the pool, two round trips of the four
+    that reading a pipeline took. PostgreSQL's driver also forgets its
+    prepared statements at each ROLLBACK; without them it keeps them.
+    """
+    if request.method in READ_METHODS and request.path.startswith("/v1/"):
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def init_database(app):
+    configure_engine(app)
+    db.init_app(app)
+    app.before_request(reads_without_transaction)
