@@ -28,23 +28,23 @@ def test_sqlite_is_left_as_it_is():
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {}
 
 
-def postgresql_only(app):
-    if app.config["DATABASE_KIND"] != "postgresql":
-        pytest.skip("PostgreSQL only")
+# These tests are about PostgreSQL's driver settings: they run on it alone
+# (not skipped on SQLite, simply not generated for it).
+postgresql_only = pytest.mark.parametrize("session_app", ["postgresql"], indirect=True)
 
 
+@postgresql_only
 def test_times_come_back_in_utc(app):
-    postgresql_only(app)
     with app.app_context():
         moment = db.session.execute(db.text("SELECT now()")).scalar_one()
     assert moment.tzinfo is UTC  # datetime.timezone.utc: the driver's fast path
 
 
+@postgresql_only
 def test_a_dropped_connection_costs_one_503_then_the_pool_is_renewed(app, api, client, keys):
     """No pre-ping on every checkout: when the database drops the API's
     connections (a restart), the request that meets a dead one is a 503,
     and the next ones work on fresh connections."""
-    postgresql_only(app)
     pipeline_uuid = api.create_pipeline()["uuid"]
     path = f"/v1/pipelines/{pipeline_uuid}"
     assert client.get(path, headers=keys.client).status_code == 200

@@ -86,10 +86,9 @@ def test_a_listing_is_what_run_schema_makes(app):
         assert list_runs(pipeline, offset=5) == []
 
 
+@pytest.mark.parametrize("session_app", ["postgresql"], indirect=True)
 def test_a_page_made_by_the_database_is_what_run_schema_makes(app):
     """PostgreSQL makes the JSON of a listing itself (app/runs/listing.py)."""
-    if app.config["DATABASE_KIND"] != "postgresql":
-        pytest.skip("PostgreSQL only")
     pipeline_uuid = make_runs(app)
     with app.test_request_context():
         pipeline = db.session.execute(db.select(Pipeline).where(Pipeline.uuid == pipeline_uuid)).scalar_one()
