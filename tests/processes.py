@@ -112,17 +112,14 @@ def proc_status_kib(pid, field):
     raise AssertionError(f"{field} not in /proc/{pid}/status")
 
 
-class Gunicorn:
-    """``gunicorn run:app`` on a free loopback port: one worker process unless
-    told otherwise, with ``threads`` threads each (gunicorn's gthread worker)."""
+class LoggedProcess:
+    """A command of the project in a session of its own, its output in a log
+    file; ``stop()`` sends SIGTERM, then SIGKILLs the group after ``grace``."""
 
-    def __init__(self, env, log_path, workers=1, threads=None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    grace = 10
+
+    def __init__(self, args, env, log_path):
         self.log = open(log_path, "w")
-        args = [executable("gunicorn"), "run:app", "-b", f"127.0.0.1:{self.port}", "-w", str(workers)]
-        if threads:
-            args += ["--threads", str(threads)]
         self.process = subprocess.Popen(
             args,
             cwd=REPO_ROOT,
@@ -131,6 +128,36 @@ class Gunicorn:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name) as handle:
+            return handle.read()
+
+    def stop(self):
+        if self.log.closed:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=self.grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.close()
+
+
+class Gunicorn(LoggedProcess):
+    """``gunicorn run:app`` on a free loopback port: one worker process unless
+    told otherwise, with ``threads`` threads each (gunicorn's gthread worker)."""
+
+    def __init__(self, env, log_path, workers=1, threads=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [executable("gunicorn"), "run:app", "-b", f"127.0.0.1:{self.port}", "-w", str(workers)]
+        if threads:
+            args += ["--threads", str(threads)]
+        super().__init__(args, env, log_path)
         try:
             self._wait_until_serving()
         except BaseException:
@@ -150,24 +177,7 @@ class Gunicorn:
             time.sleep(0.1)
         raise AssertionError(f"gunicorn did not serve within {timeout}s: {self.output()}")
 
-    def output(self):
-        self.log.flush()
-        with open(self.log.name) as handle:
-            return handle.read()
-
     def worker_pid(self):
         workers = children(self.process.pid)
         assert len(workers) == 1, f"expected one gunicorn worker, found {workers}"
         return workers[0]
-
-    def stop(self):
-        if self.log.closed:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.log.close()

@@ -8,15 +8,13 @@ transport). Inputs are served by a real HTTP server on loopback.
 import functools
 import http.server
 import os
-import signal
-import subprocess
 import threading
 import time
 
 import redis
 import requests
 
-from ..processes import REPO_ROOT, Gunicorn, command_env, executable, flask_db, run_command
+from ..processes import REPO_ROOT, Gunicorn, LoggedProcess, command_env, executable, flask_db, run_command
 from ..services import create_postgres_database, drop_postgres_database, require_redis
 
 EXAMPLES = REPO_ROOT / "examples"
@@ -44,44 +42,22 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-class CeleryWorker:
+class CeleryWorker(LoggedProcess):
     """``celery -A worker worker`` as a deployment runs it, with ``concurrency``
     pool processes (each runs one run at a time)."""
 
+    grace = 20  # a warm shutdown lets the current run finish
+
     def __init__(self, env, log_path, concurrency=1):
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen(
-            [
-                executable("celery"),
-                "-A",
-                "worker",
-                "worker",
-                "--loglevel=info",
-                f"--concurrency={concurrency}",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self):
-        self.log.flush()
-        with open(self.log.name) as handle:
-            return handle.read()
-
-    def stop(self):
-        if self.log.closed:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.log.close()
+        args = [
+            executable("celery"),
+            "-A",
+            "worker",
+            "worker",
+            "--loglevel=info",
+            f"--concurrency={concurrency}",
+        ]
+        super().__init__(args, env, log_path)
 
 
 class Stack:
