@@ -77,14 +77,26 @@ def apps():
             db.engine.dispose()
 
 
-def test_creating_a_run_enqueues_one_execute_pipeline_message(app, keys, apps, redis_queue, tmp_path):
-    redis_app = apps(
-        app,
-        tmp_path,
-        CELERY_BROKER_URL=redis_queue.url,
-        CELERY_BROKER_TRANSPORT_OPTIONS=redis_queue.options,
-    )
-    client = redis_app.test_client()
+@pytest.fixture
+def redis_app(apps, redis_queue):
+    """``redis_app(app, tmp_path)``: an app like ``app`` publishing to the test Redis."""
+
+    def make(app, tmp_path):
+        return apps(
+            app,
+            tmp_path,
+            CELERY_BROKER_URL=redis_queue.url,
+            CELERY_BROKER_TRANSPORT_OPTIONS=redis_queue.options,
+        )
+
+    return make
+
+
+def test_creating_a_run_enqueues_one_execute_pipeline_message(
+    app, keys, apps, redis_queue, tmp_path, redis_app
+):
+    publishing_app = redis_app(app, tmp_path)
+    client = publishing_app.test_client()
     pipeline = client.post(
         "/v1/pipelines",
         json={
@@ -124,14 +136,9 @@ def test_creating_a_run_enqueues_one_execute_pipeline_message(app, keys, apps, r
     ]
 
 
-def test_pipeline_defaults_reach_the_worker_as_documented(app, keys, apps, redis_queue, tmp_path):
-    redis_app = apps(
-        app,
-        tmp_path,
-        CELERY_BROKER_URL=redis_queue.url,
-        CELERY_BROKER_TRANSPORT_OPTIONS=redis_queue.options,
-    )
-    client = redis_app.test_client()
+def test_pipeline_defaults_reach_the_worker_as_documented(app, keys, apps, redis_queue, tmp_path, redis_app):
+    publishing_app = redis_app(app, tmp_path)
+    client = publishing_app.test_client()
     pipeline = client.post("/v1/pipelines", json={"name": "plain"}, headers=keys.client).get_json()
     run = client.post(f"/v1/pipelines/{pipeline['uuid']}/runs", json={}, headers=keys.client).get_json()
 
@@ -149,7 +156,7 @@ def test_pipeline_defaults_reach_the_worker_as_documented(app, keys, apps, redis
     }
 
 
-def test_broker_down_gives_503_quickly_and_keeps_no_run(app, keys, apps, redis_queue, tmp_path):
+def test_broker_down_gives_503_quickly_and_keeps_no_run(app, keys, apps, redis_queue, tmp_path, redis_app):
     down_app = apps(app, tmp_path, CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/13")
     down = down_app.test_client()
     pipeline = down.post("/v1/pipelines", json={"name": "feeder"}, headers=keys.client).get_json()
@@ -173,12 +180,7 @@ def test_broker_down_gives_503_quickly_and_keeps_no_run(app, keys, apps, redis_q
         assert db.session.query(RunStateChange).count() == 0
 
     # once the broker is there again, creating a run works
-    up = apps(
-        app,
-        tmp_path,
-        CELERY_BROKER_URL=redis_queue.url,
-        CELERY_BROKER_TRANSPORT_OPTIONS=redis_queue.options,
-    ).test_client()
+    up = redis_app(app, tmp_path).test_client()
     response = up.post(runs_path, json={}, headers=keys.client)
     assert response.status_code == 201, response.get_json()
     listed = up.get(runs_path, headers=keys.client).get_json()
@@ -186,13 +188,8 @@ def test_broker_down_gives_503_quickly_and_keeps_no_run(app, keys, apps, redis_q
     assert [m["task"] for m in redis_queue.take()] == ["execute_pipeline"]
 
 
-def test_state_change_sends_deliver_callback(app, keys, apps, redis_queue, tmp_path):
-    client = apps(
-        app,
-        tmp_path,
-        CELERY_BROKER_URL=redis_queue.url,
-        CELERY_BROKER_TRANSPORT_OPTIONS=redis_queue.options,
-    ).test_client()
+def test_state_change_sends_deliver_callback(app, keys, apps, redis_queue, tmp_path, redis_app):
+    client = redis_app(app, tmp_path).test_client()
     pipeline = client.post("/v1/pipelines", json={"name": "feeder"}, headers=keys.client).get_json()
     run = client.post(
         f"/v1/pipelines/{pipeline['uuid']}/runs",
@@ -218,13 +215,8 @@ def test_state_change_sends_deliver_callback(app, keys, apps, redis_queue, tmp_p
         ]
 
 
-def test_no_callback_url_sends_no_callback(app, keys, apps, redis_queue, tmp_path):
-    client = apps(
-        app,
-        tmp_path,
-        CELERY_BROKER_URL=redis_queue.url,
-        CELERY_BROKER_TRANSPORT_OPTIONS=redis_queue.options,
-    ).test_client()
+def test_no_callback_url_sends_no_callback(app, keys, apps, redis_queue, tmp_path, redis_app):
+    client = redis_app(app, tmp_path).test_client()
     pipeline = client.post("/v1/pipelines", json={"name": "feeder"}, headers=keys.client).get_json()
     run = client.post(f"/v1/pipelines/{pipeline['uuid']}/runs", json={}, headers=keys.client).get_json()
     redis_queue.take()
@@ -238,13 +230,8 @@ def test_no_callback_url_sends_no_callback(app, keys, apps, redis_queue, tmp_pat
     assert redis_queue.take() == []
 
 
-def test_state_change_succeeds_with_the_broker_down(app, keys, apps, redis_queue, tmp_path):
-    up = apps(
-        app,
-        tmp_path,
-        CELERY_BROKER_URL=redis_queue.url,
-        CELERY_BROKER_TRANSPORT_OPTIONS=redis_queue.options,
-    ).test_client()
+def test_state_change_succeeds_with_the_broker_down(app, keys, apps, redis_queue, tmp_path, redis_app):
+    up = redis_app(app, tmp_path).test_client()
     pipeline = up.post("/v1/pipelines", json={"name": "feeder"}, headers=keys.client).get_json()
     run = up.post(
         f"/v1/pipelines/{pipeline['uuid']}/runs",
@@ -266,15 +253,10 @@ def test_state_change_succeeds_with_the_broker_down(app, keys, apps, redis_queue
     assert states == ["NOT_STARTED", "RUNNING", "CANCELLED"]
 
 
-def test_each_app_publishes_to_its_own_broker(app, client, keys, apps, redis_queue, tmp_path):
+def test_each_app_publishes_to_its_own_broker(app, client, keys, apps, redis_queue, tmp_path, redis_app):
     """Building a second app in the process must not redirect the first one's tasks."""
     down = apps(app, tmp_path, CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/13").test_client()
-    up = apps(
-        app,
-        tmp_path,
-        CELERY_BROKER_URL=redis_queue.url,
-        CELERY_BROKER_TRANSPORT_OPTIONS=redis_queue.options,
-    ).test_client()
+    up = redis_app(app, tmp_path).test_client()
     pipeline = client.post("/v1/pipelines", json={"name": "feeder"}, headers=keys.client).get_json()
     runs_path = f"/v1/pipelines/{pipeline['uuid']}/runs"
 
