@@ -11,8 +11,10 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from .loopback_server import LoopbackServer
 
 ALLOWED = {
     "NOT_STARTED": {"RUNNING", "CANCELLED"},
@@ -37,7 +39,7 @@ class StandInRun:
         return {"std_out": "".join(self.std_out), "std_err": "".join(self.std_err)}
 
 
-class StandInApi:
+class StandInApi(LoopbackServer):
     """``with StandInApi(token) as api:`` serves on ``api.url``."""
 
     def __init__(self, token="worker-key", port=0):
@@ -46,18 +48,7 @@ class StandInApi:
         self.calls = []  # (time, method, path, status)
         self.failures = []  # statuses to answer the next requests with
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self.handler_class())
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self):
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.url = self.serve(self.handler_class(), port)
 
     def add_run(self, pipeline_uuid, run_uuid, state="NOT_STARTED"):
         self.runs[(pipeline_uuid, run_uuid)] = StandInRun(state)

@@ -1,11 +1,12 @@
 """A callback URL for tests: answers POSTs with the given statuses, keeping the bodies."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from .loopback_server import LoopbackServer
 
 
-class CallbackReceiver:
+class CallbackReceiver(LoopbackServer):
     def __init__(self, statuses=(200,)):
         self.statuses = list(statuses)  # the last one repeats
         self.bodies = []
@@ -22,15 +23,4 @@ class CallbackReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-
-    def __enter__(self):
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.url = self.serve(Handler) + "/hook"
