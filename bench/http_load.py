@@ -113,11 +113,26 @@ def run_path(run, tail=""):
     return f"/v1/pipelines/{run['pipeline_uuid']}/runs/{run['uuid']}{tail}"
 
 
+def store_final_json_of(database_url, run_ids, batch):
+    """What the API does when a run ends, with the API's own code."""
+    from app import create_app
+    from app.runs.final_json import store_final_json
+    from roles.models import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        for first in range(0, len(run_ids), batch):
+            store_final_json(run_ids[first : first + batch])
+            db.session.commit()
+        db.engine.dispose()
+
+
 def seed_finished_runs(database_url, pipeline_uuid, count, batch=2000):
     """Write ``count`` finished runs of a pipeline straight into the database.
 
     Each is COMPLETED with the three states and two artifacts a real run has,
-    numbered after the pipeline's newest run, as the API would number them.
+    numbered after the pipeline's newest run, as the API would number them,
+    and with the JSON the API stores for a run when it ends.
     """
     if not database_url:
         raise SystemExit("--database-url is needed to seed pipelines with many runs")
@@ -139,6 +154,7 @@ def seed_finished_runs(database_url, pipeline_uuid, count, batch=2000):
                 .with_for_update()
             ).one()
             now = datetime.now(UTC) - timedelta(days=1)
+            seeded = []
             for first in range(last + 1, last + count + 1, batch):
                 numbers = range(first, min(first + batch, last + count + 1))
                 rows = [
@@ -170,6 +186,7 @@ def seed_finished_runs(database_url, pipeline_uuid, count, batch=2000):
                         for state in ("NOT_STARTED", "RUNNING", "COMPLETED")
                     ],
                 )
+                seeded.extend(ids)
                 connection.execute(
                     artifacts.insert(),
                     [
@@ -189,6 +206,7 @@ def seed_finished_runs(database_url, pipeline_uuid, count, batch=2000):
             connection.execute(
                 pipelines.update().where(pipelines.c.id == pipeline_id).values(last_run_sequence=last + count)
             )
+        store_final_json_of(database_url, seeded, batch)
         # What autovacuum would do within a minute, done now rather than
         # during a measurement: the planner knows how many runs the pipeline
         # has, as it would for a real history.

@@ -10,6 +10,7 @@ from roles.models import db, utcnow
 
 from ..errors import Conflict
 from ..ids import new_uuid
+from ..runs.final_json import store_final_json
 from ..runs.models import Run
 from ..runs.queries import current_state
 from ..runs.states import FINAL_STATES, RunState
@@ -21,8 +22,8 @@ log = logging.getLogger(__name__)
 EXPIRY_BATCH = 500
 
 
-def _check_accepting(run_id):
-    state = current_state(run_id)
+def _check_accepting(run_id, lock=False):
+    state = current_state(run_id, lock)
     if state != RunState.RUNNING.value:
         raise Conflict(f"The run is {state}; artifacts are accepted only while it is RUNNING.")
 
@@ -42,7 +43,9 @@ def store_artifact(run, name, stream):
     stored = storage.save(key, stream)
     try:
         db.session.rollback()  # see the run's state as it is now, not as at the start
-        _check_accepting(run.id)
+        # Locked until the row below is committed: a run cannot end between
+        # the check and the artifact's row, and miss it in its final JSON.
+        _check_accepting(run.id, lock=True)
         artifact = Artifact(
             uuid=artifact_uuid,
             run_id=run.id,
@@ -103,7 +106,7 @@ def expire_artifacts(now=None, retention_days=None):
     last_id = 0
     while True:
         batch = db.session.execute(
-            db.select(Artifact.id, Artifact.storage_key)
+            db.select(Artifact.id, Artifact.storage_key, Artifact.run_id)
             .join(Run, Run.id == Artifact.run_id)
             .where(
                 Artifact.id > last_id,
@@ -118,8 +121,8 @@ def expire_artifacts(now=None, retention_days=None):
         if not batch:
             return report
         last_id = batch[-1].id
-        deleted = []
-        for artifact_id, key in batch:
+        deleted, runs = [], set()
+        for artifact_id, key, run_id in batch:
             try:
                 storage.delete(key)
             except StorageError as error:
@@ -127,6 +130,7 @@ def expire_artifacts(now=None, retention_days=None):
                 log.warning("artifact %s not expired: %s", key, error.message)
             else:
                 deleted.append(artifact_id)
+                runs.add(run_id)
         if deleted:
             report.expired += db.session.execute(
                 db.update(Artifact)
@@ -134,4 +138,5 @@ def expire_artifacts(now=None, retention_days=None):
                 .values(expired_at=now)
                 .execution_options(synchronize_session=False)
             ).rowcount
+            store_final_json(runs)  # their JSON shows the artifacts expired
             db.session.commit()

@@ -22,6 +22,8 @@ class Run(db.Model):
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
     started_at = db.Column(db.DateTime(timezone=True), nullable=True)
     completed_at = db.Column(db.DateTime(timezone=True), nullable=True)
+    # The run's JSON once it is final, for listings (final_json.py).
+    final_json = db.deferred(db.Column(db.Text, nullable=True))
 
     pipeline = db.relationship("Pipeline", lazy="joined", innerjoin=True)
     states = db.relationship("RunStateChange", order_by="RunStateChange.id", cascade="all, delete-orphan")

@@ -63,9 +63,10 @@ def url_parts(pipeline_uuid):
     return head, middle, tail
 
 
-def artifact_urls(pipeline_uuid):
-    """``url(run_uuid, artifact_uuid)``: download URLs of one pipeline's artifacts."""
-    head, middle, tail = url_parts(pipeline_uuid)
+def artifact_urls(pipeline_uuid, parts=None):
+    """``url(run_uuid, artifact_uuid)``: download URLs of one pipeline's
+    artifacts, from ``parts`` (default ``url_parts``)."""
+    head, middle, tail = parts or url_parts(pipeline_uuid)
     return lambda run_uuid, artifact_uuid: f"{head}{run_uuid}{middle}{artifact_uuid}{tail}"
 
 
@@ -129,8 +130,9 @@ def run_output(run):
     return _run(values, pipeline_uuid, states, artifacts, iso)
 
 
-def runs_output(pipeline_uuid, runs, states, artifacts):
-    """A listing from rows, in one pass over each.
+def runs_output(pipeline_uuid, runs, states, artifacts, parts=None):
+    """A listing from rows, in one pass over each; ``parts`` as
+    ``artifact_urls`` takes them.
 
     ``runs``: (id, uuid, sequence, state, created_at, started_at,
     completed_at, inputs, callback_url); ``states``: (run_id, state,
@@ -149,7 +151,7 @@ def runs_output(pipeline_uuid, runs, states, artifacts):
         else:
             found.append(item)
     uuids = {run[0]: run[1] for run in runs}
-    url = artifact_urls(pipeline_uuid)
+    url = artifact_urls(pipeline_uuid, parts)
     artifacts_of = {}
     for artifact in artifacts:
         run_id = artifact[0]

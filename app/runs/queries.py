@@ -109,9 +109,16 @@ def list_runs(pipeline, state=None, limit=None, offset=0):
     return runs_output(pipeline.uuid, runs, states, artifacts)
 
 
-def current_state(run_id):
-    """The state as the database has it now, not as this session saw it."""
-    return db.session.execute(db.select(Run.state).where(Run.id == run_id)).scalar_one()
+def current_state(run_id, lock=False):
+    """The state as the database has it now, not as this session saw it.
+
+    ``lock`` holds the run's row until the transaction ends, so that its
+    state cannot change meanwhile (a state change updates that row).
+    """
+    query = db.select(Run.state).where(Run.id == run_id)
+    if lock:
+        query = query.with_for_update()
+    return db.session.execute(query).scalar_one()
 
 
 def read_console(run):

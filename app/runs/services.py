@@ -9,6 +9,7 @@ from ..broker import DELIVER_CALLBACK, EXECUTE_PIPELINE, broker
 from ..errors import Conflict, ServiceUnavailable
 from ..ids import new_uuid
 from ..pipelines.models import Pipeline
+from .final_json import store_final_json
 from .models import ConsoleChunk, Run, RunStateChange
 from .states import FINAL_STATES, RunState, can_change
 
@@ -193,6 +194,9 @@ def change_state(run, new_state):
         db.session.rollback()
         raise Conflict(f"The run's state changed meanwhile; it is no longer {old_state}.")
     db.session.add(RunStateChange(run_id=run.id, state=new_state, created_at=now))
+    if RunState(new_state) in FINAL_STATES:
+        db.session.flush()
+        store_final_json([run.id])
     db.session.commit()
     db.session.refresh(run)
     _notify(run)
