@@ -90,7 +90,9 @@ def test_stored_artifact_urls_name_the_host_of_each_request(api):
         listed = listing(api, pipeline, base_url=base_url)
         assert listed == [read(api, pipeline, finished, base_url=base_url)]
         for artifact in listed[0]["artifacts"]:
-            assert artifact["url"].startswith(f"{base_url}/v1/pipelines/{pipeline}/runs/{finished}/artifacts/")
+            assert artifact["url"].startswith(
+                f"{base_url}/v1/pipelines/{pipeline}/runs/{finished}/artifacts/"
+            )
     for artifact in listing(api, pipeline)[0]["artifacts"]:
         assert api.client.get(artifact["url"], headers=api.keys.client).status_code == 200
 

@@ -37,12 +37,9 @@ _RUN_MARK, _ARTIFACT_MARK = "--run-uuid--", "--artifact-uuid--"
 def _route_parts(pipeline_uuid):
     """``url_parts`` without the scheme, host and script root, made from
     the URL map alone: no request is needed (the expiry runs from the CLI)."""
-    path = (
-        current_app.url_map.bind("localhost")
-        .build(
-            "artifacts.download_artifact",
-            {"pipeline_uuid": pipeline_uuid, "run_uuid": _RUN_MARK, "artifact_uuid": _ARTIFACT_MARK},
-        )
+    path = current_app.url_map.bind("localhost").build(
+        "artifacts.download_artifact",
+        {"pipeline_uuid": pipeline_uuid, "run_uuid": _RUN_MARK, "artifact_uuid": _ARTIFACT_MARK},
     )
     head, rest = path.split(_RUN_MARK)
     middle, tail = rest.split(_ARTIFACT_MARK)
@@ -119,7 +116,8 @@ def store_final_json(run_ids):
             _placeholder_url_parts(pipeline_uuid),
         )
         values += [
-            {"run_id": run[0], "text": _encode(output)} for run, output in zip(pipeline_runs, outputs, strict=True)
+            {"run_id": run[0], "text": _encode(output)}
+            for run, output in zip(pipeline_runs, outputs, strict=True)
         ]
     connection.execute(
         db.update(Run.__table__)

@@ -106,7 +106,11 @@ def _statement(filtered, limited):
         func.coalesce(page.c.final_json, cast(runs, Text)), aggregate_order_by(_text(","), page.c.sequence)
     )
     listing = _text("[") + func.coalesce(items, _text("")) + _text("]")
-    return select(func.replace(listing, func.chr(literal_column(str(ord(HOST_MARK)))), bindparam("host_part", type_=String)))
+    return select(
+        func.replace(
+            listing, func.chr(literal_column(str(ord(HOST_MARK)))), bindparam("host_part", type_=String)
+        )
+    )
 
 
 # Built once per shape: with or without a state, with or without a limit.
