@@ -12,6 +12,10 @@ log = logging.getLogger(__name__)
 
 EXECUTE_PIPELINE = "execute_pipeline"
 DELIVER_CALLBACK = "deliver_callback"
+# Callbacks have a queue of their own, so that workers can be given to them
+# alone and a slow callback URL never holds a run back (worker/celery_app.py
+# names the same queue; docs/adr/0011-callbacks-and-outbound-requests.md).
+CALLBACK_QUEUE = "callbacks"
 
 
 class Broker:
@@ -51,6 +55,7 @@ class Broker:
             task_serializer="json",
             accept_content=["json"],
             task_always_eager=app.config["CELERY_ALWAYS_EAGER"],
+            task_routes={DELIVER_CALLBACK: {"queue": CALLBACK_QUEUE}},
         )
         app.extensions["workflow_broker"] = celery
 

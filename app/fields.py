@@ -1,11 +1,15 @@
 """Marshmallow fields and helpers shared by the domains' schemas."""
 
+import ipaddress
+import socket
 from datetime import UTC
 from urllib.parse import urlsplit
 
-from flask import request
+from flask import current_app, request
 from marshmallow import ValidationError, fields
 from marshmallow import validate as validators
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from .errors import ApiError
 
@@ -37,6 +41,8 @@ def plain_file_name(value):
     """A file name without folders: what a run's input may be called."""
     if value in {".", ".."} or "/" in value or "\\" in value:
         raise ValidationError("Must be a plain file name: no folders, '.' or '..'.")
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value):
+        raise ValidationError("Must not contain control characters.")
 
 
 def relative_path(value):
@@ -46,6 +52,35 @@ def relative_path(value):
         raise ValidationError("Must be a relative path.")
     if ".." in parts or any(part == "" for part in parts):
         raise ValidationError("Must not contain '..' or empty path parts.")
+
+
+def ip_literal(host):
+    """The address ``host`` spells, also in the old numeric forms a resolver
+    still takes (``2852039166``, ``0xa9.0xfe.0xa9.0xfe``); None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
+def check_host_allowed(host):
+    """400 for a host that is an address in BLOCKED_NETWORKS.
+
+    Names are not resolved here: the worker resolves them, and checks what
+    they resolve to, when it connects (docs/adr/0011-callbacks-and-outbound-requests.md).
+    """
+    address = ip_literal(host.rstrip(".")) if host else None
+    if address is None:
+        return
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    for network in current_app.config.get("BLOCKED_NETWORKS", ()):
+        if address.version == network.version and address in network:
+            raise ValidationError(f"URL host {host} is in a blocked network ({network}).")
 
 
 def url_with_scheme(schemes):
@@ -63,6 +98,8 @@ def url_with_scheme(schemes):
             raise ValidationError("file URL must name a path.")
         if any(ch.isspace() for ch in value):
             raise ValidationError("URL must not contain white space.")
+        if parts.scheme in {"http", "https"}:
+            check_host_allowed(parts.hostname)
 
     return check
 
@@ -80,10 +117,13 @@ def git_url(value):
     if scheme:
         if scheme not in {"ssh", "https", "http", "git", "file"}:
             raise ValidationError("Repository URL scheme must be ssh, https, http, git or file.")
+        if scheme != "file":
+            check_host_allowed(urlsplit(value).hostname)
         return
     user_host, sep, path = value.partition(":")
     if not sep or not user_host or not path:
         raise ValidationError("Not a git URL (ssh://, https://, file:// or user@host:path).")
+    check_host_allowed(user_host.rsplit("@", 1)[-1].strip("[]"))
 
 
 def query_int(name, minimum, maximum, default=None):
@@ -100,13 +140,30 @@ def query_int(name, minimum, maximum, default=None):
     return value
 
 
+def body_bytes():
+    """The request body, or a 413 past MAX_CONTENT_LENGTH.
+
+    Werkzeug checks a Content-Length up front, but cuts a body that has none
+    (chunked, as gunicorn hands it on) at the limit without a word, and the
+    JSON would then just look broken: read one byte past the limit to tell
+    (as artifacts/body.py does for uploads).
+    """
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None:
+        return request.get_data(cache=False)
+    data = get_input_stream(request.environ, max_content_length=limit + 1).read()
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    return data
+
+
 def json_body():
-    """The request's JSON body, or a 400 that says what is wrong with it."""
+    """The request's JSON body, or a 400 that says what is wrong with it (413 if too large)."""
     if not request.is_json:
         raise ApiError(400, "The body must be JSON with Content-Type: application/json.")
     try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # nesting too deep for the parser; silent=True only covers ValueError
+        body = current_app.json.loads(body_bytes())
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep for the parser
         body = None
     if body is None:
         raise ApiError(400, "The body is not valid JSON.")

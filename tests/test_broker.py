@@ -202,7 +202,8 @@ def test_state_change_sends_deliver_callback(app, keys, apps, redis_queue, tmp_p
     for state in ("RUNNING", "COMPLETED"):
         response = client.put(run_path + "/state", json={"state": state}, headers=keys.worker)
         assert response.status_code == 200, response.get_json()
-        assert redis_queue.take() == [
+        assert redis_queue.take() == []  # callbacks have a queue of their own
+        assert redis_queue.take("callbacks") == [
             {
                 "task": "deliver_callback",
                 "args": [],
@@ -228,6 +229,7 @@ def test_no_callback_url_sends_no_callback(app, keys, apps, redis_queue, tmp_pat
     )
     assert response.status_code == 200
     assert redis_queue.take() == []
+    assert redis_queue.take("callbacks") == []
 
 
 def test_state_change_succeeds_with_the_broker_down(app, keys, apps, redis_queue, tmp_path, redis_app):

@@ -1,15 +1,21 @@
-"""Fills a run's working folder: the pipeline's git checkout, then its inputs."""
+"""Fills a run's working folder: the pipeline's git checkout, then its inputs.
 
+Neither may reach the networks of ``WORKER_BLOCKED_NETWORKS``
+(``network_policy.py``); a refusal fails the run with the reason.
+"""
+
+import ipaddress
 import os
+import socket
 import subprocess
 import tempfile
 import urllib.parse
 import urllib.request
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from .network_policy import BlockedAddress, allowed_addresses, blocked_networks, checked_session
 from .settings import allow_file_urls, max_input_bytes
 
 GIT_TIMEOUT = 600
@@ -17,6 +23,7 @@ DOWNLOAD_TIMEOUT = (10, 60)  # seconds to connect, seconds of silence while read
 CHUNK = 1024 * 1024
 # git may only use these transports; ext:: and the like could run commands.
 GIT_PROTOCOLS = ("https", "http", "ssh", "git")
+GIT_DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git": 9418}
 
 
 class PreparationError(Exception):
@@ -30,6 +37,7 @@ def is_plain_file_name(name):
         and 0 < len(name) <= 255
         and name not in (".", "..")
         and not any(bad in name for bad in ("/", "\\", "\0"))
+        and not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in name)
     )
 
 
@@ -49,11 +57,65 @@ def shown(url):
     ).geturl()
 
 
-def checkout_repository(url, branch, folder, allow_files=None):
+def is_ip_literal(host):
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def git_host(url):
+    """``(scheme, host, port)`` of a git URL, scp-like ``user@host:path``
+    included (as ssh); None for local repositories and what git would refuse."""
+    if "://" in url:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+        except ValueError:
+            return None
+        if scheme not in GIT_DEFAULT_PORTS or not host:
+            return None
+        return scheme, host, port or GIT_DEFAULT_PORTS[scheme]
+    if is_file_url(url) or "::" in url.split("/", 1)[0]:  # TRANSPORT::ADDRESS: refused by protocol.allow
+        return None
+    host = url.split(":", 1)[0].rsplit("@", 1)[-1].strip("[]")
+    return ("ssh", host, GIT_DEFAULT_PORTS["ssh"]) if host else None
+
+
+def network_config(url, networks):
+    """git ``-c`` options that keep the clone out of the blocked ``networks``.
+
+    Over http(s) the host is resolved here and curl is pinned to the
+    addresses checked (``http.curloptResolve``), with redirects off, since
+    curl would resolve a redirect's host itself. ssh and git:// connect
+    through programs of their own: their host is checked first, and a name
+    that changes its answer in between is not caught (see docs/worker.md).
+    """
+    target = git_host(url)
+    if target is None:
+        return []
+    scheme, host, port = target
+    try:
+        infos = allowed_addresses(host, port, networks)
+    except BlockedAddress as error:
+        raise PreparationError(f"failed to check out {shown(url)}: not allowed: {error}") from None
+    except socket.gaierror:
+        if scheme == "ssh":  # may be a Host alias of the ssh configuration: ssh will tell
+            return []
+        raise PreparationError(f"failed to check out {shown(url)}: cannot resolve host {host}") from None
+    if scheme not in ("http", "https") or is_ip_literal(host):
+        return []
+    addresses = ",".join(f"[{info[4][0]}]" if info[0] == socket.AF_INET6 else info[4][0] for info in infos)
+    return ["-c", f"http.curloptResolve={host}:{port}:{addresses}", "-c", "http.followRedirects=false"]
+
+
+def checkout_repository(url, branch, folder, allow_files=None, networks=None):
     """``git clone --depth 1 [--branch BRANCH] URL`` into the empty ``folder``.
 
     ``allow_files`` (default: ``WORKER_ALLOW_FILE_URLS``) lets it clone
-    ``file://`` URLs and local paths.
+    ``file://`` URLs and local paths; ``networks`` (default:
+    ``WORKER_BLOCKED_NETWORKS``) are the networks it may not reach.
     """
     allow_files = allow_file_urls() if allow_files is None else allow_files
     if is_file_url(url) and not allow_files:
@@ -62,6 +124,7 @@ def checkout_repository(url, branch, folder, allow_files=None):
     config = ["-c", "protocol.allow=never"]
     for protocol in protocols:
         config += ["-c", f"protocol.{protocol}.allow=always"]
+    config += network_config(url, blocked_networks() if networks is None else networks)
     argv = ["git", *config, "clone", "--quiet", "--depth", "1"]
     if branch:
         argv += ["--branch", branch]
@@ -91,12 +154,11 @@ def checkout_repository(url, branch, folder, allow_files=None):
         ) from None
 
 
-def download_session():
+def download_session(networks=None):
+    """Retries, and no connection into the blocked ``networks`` (default:
+    ``WORKER_BLOCKED_NETWORKS``), redirects included."""
     retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(502, 503, 504), raise_on_status=False)
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(max_retries=retry))
-    session.mount("https://", HTTPAdapter(max_retries=retry))
-    return session
+    return checked_session(networks, max_retries=retry)
 
 
 def copy_limited(chunks, destination, limit):
@@ -133,6 +195,8 @@ def fetch(url, destination, limit, session, allow_files):
             if declared and declared.isdigit() and int(declared) > limit:
                 raise PreparationError(f"larger than {limit} bytes")
             copy_limited(response.iter_content(CHUNK), destination, limit)
+    except BlockedAddress as error:
+        raise PreparationError(f"not allowed: {error}") from None
     except requests.RequestException as error:
         raise PreparationError(str(error)) from None
 
@@ -142,7 +206,9 @@ def download_input(name, url, folder, limit=None, session=None, allow_files=None
 
     Written to a temporary file and renamed into place, so a symlink the
     checkout may hold under that name is replaced, never followed. Limits
-    default to ``WORKER_MAX_INPUT_BYTES`` and ``WORKER_ALLOW_FILE_URLS``.
+    default to ``WORKER_MAX_INPUT_BYTES`` and ``WORKER_ALLOW_FILE_URLS``, the
+    session to ``download_session()``, which keeps out of
+    ``WORKER_BLOCKED_NETWORKS``.
     """
     allow_files = allow_file_urls() if allow_files is None else allow_files
     if not is_plain_file_name(name):

@@ -5,11 +5,12 @@ from http.server import ThreadingHTTPServer
 
 
 class LoopbackServer:
-    """Subclasses call ``serve(handler_class, port)`` in ``__init__``."""
+    """Subclasses call ``serve(handler_class, port)`` in ``__init__``; ``host``
+    may be another loopback address, such as 127.0.0.2."""
 
-    def serve(self, handler_class, port=0):
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler_class)
-        return f"http://127.0.0.1:{self.server.server_port}"
+    def serve(self, handler_class, port=0, host="127.0.0.1"):
+        self.server = ThreadingHTTPServer((host, port), handler_class)
+        return f"http://{host}:{self.server.server_port}"
 
     def __enter__(self):
         threading.Thread(

@@ -1,12 +1,29 @@
 """Filling the working folder: git checkout, then inputs by URL."""
 
+import functools
 import os
+import shutil
+import socket
+import ssl
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
-from worker.inputs import PreparationError, checkout_repository, download_input, prepare_working_folder
+from worker import network_policy
+from worker.inputs import (
+    PreparationError,
+    checkout_repository,
+    download_input,
+    download_session,
+    prepare_working_folder,
+)
+from worker.network_policy import blocked_networks
+
+from .conftest import QuietHandler
+from .loopback_server import LoopbackServer
 
 
 def git(*arguments, cwd):
@@ -180,3 +197,228 @@ def test_failure_messages_never_show_a_password(folder):
 
     assert "s3cret" not in str(error.value)
     assert str(error.value).startswith("failed to check out https://user:***@127.0.0.1:9/repo.git: ")
+
+
+# --- WORKER_BLOCKED_NETWORKS ------------------------------------------------
+
+
+class RedirectServer(LoopbackServer):
+    """Answers every GET with a 302 to ``location``."""
+
+    def __init__(self, location, host="127.0.0.1"):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.url = self.serve(Handler, host=host)
+
+
+class StandInResolver:
+    """Stands in for a DNS server (none can be run for this test): answers
+    ``name`` with ``first``, then with ``later`` on every lookup after it,
+    as a rebinding attacker's server would; other names resolve normally."""
+
+    def __init__(self, name, first, later):
+        self.name, self.first, self.later = name, first, later
+        self.lookups = 0
+
+    def __call__(self, host, port, *args, **kwargs):
+        if host != self.name:
+            return socket.getaddrinfo(host, port, *args, **kwargs)
+        self.lookups += 1
+        address = self.first if self.lookups == 1 else self.later
+        return socket.getaddrinfo(address, port, *args, **kwargs)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_an_input_in_a_blocked_network_fails_with_the_reason(file_server, folder, monkeypatch, host):
+    served, url = file_server
+    (served / "model.glm").write_text("// secret\n")
+    monkeypatch.setenv("WORKER_BLOCKED_NETWORKS", "10.0.0.0/8, 127.0.0.1/32")
+
+    with pytest.raises(PreparationError) as error:
+        download_input("model.glm", url.replace("127.0.0.1", host) + "/model.glm", folder)
+
+    assert str(error.value).startswith("failed to download input model.glm: not allowed: ")
+    assert "in the blocked network 127.0.0.1/32 (WORKER_BLOCKED_NETWORKS)" in str(error.value)
+    assert os.listdir(folder) == []
+
+
+def test_the_link_local_range_is_blocked_by_default(folder, monkeypatch):
+    monkeypatch.delenv("WORKER_BLOCKED_NETWORKS", raising=False)
+
+    with pytest.raises(PreparationError, match=r"not allowed: 169\.254\.169\.254 is in the blocked network"):
+        download_input("meta", "http://169.254.169.254/latest/meta-data/", folder)
+    with pytest.raises(PreparationError, match=r"not allowed: .* in the blocked network 169\.254\.0\.0/16"):
+        download_input("meta", "http://[::ffff:169.254.169.254]/latest/meta-data/", folder)
+
+
+def test_a_redirect_into_a_blocked_network_is_refused(file_server, folder, monkeypatch):
+    served, url = file_server
+    (served / "model.glm").write_text("// secret\n")
+    monkeypatch.setenv("WORKER_BLOCKED_NETWORKS", "127.0.0.1/32")
+
+    with RedirectServer(url + "/model.glm", host="127.0.0.2") as redirect:
+        with pytest.raises(PreparationError, match=r"not allowed: 127\.0\.0\.1 is in the blocked network"):
+            download_input("model.glm", redirect.url + "/model.glm", folder)
+    assert os.listdir(folder) == []
+
+
+def test_an_allowed_redirect_is_followed(file_server, folder, monkeypatch):
+    served, url = file_server
+    (served / "model.glm").write_text("// moved\n")
+    monkeypatch.setenv("WORKER_BLOCKED_NETWORKS", "127.0.0.2/32")
+
+    with RedirectServer(url + "/model.glm", host="127.0.0.3") as redirect:
+        download_input("model.glm", redirect.url + "/model.glm", folder)
+    assert (folder / "model.glm").read_text() == "// moved\n"
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(file_server, folder, monkeypatch):
+    served, url = file_server
+    (served / "model.glm").write_text("// checked\n")
+    resolver = StandInResolver("rebind.test", first="127.0.0.1", later="169.254.169.254")
+    monkeypatch.setattr(network_policy, "getaddrinfo", resolver)
+
+    download_input("model.glm", url.replace("127.0.0.1", "rebind.test") + "/model.glm", folder)
+
+    # rebind.test exists only for the stand-in: the download reached the
+    # file server through the one address checked, never asking again.
+    assert (folder / "model.glm").read_text() == "// checked\n"
+    assert resolver.lookups == 1
+
+
+@pytest.fixture(scope="module")
+def localhost_certificate(tmp_path_factory):
+    """A self-signed certificate for the name ``localhost`` only."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return folder / "cert.pem", folder / "key.pem"
+
+
+@pytest.fixture
+def https_file_server(file_server, localhost_certificate):
+    """The file server's folder, also served over TLS on 127.0.0.1 as ``localhost``."""
+    served, _ = file_server
+    cert, key = localhost_certificate
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(served)))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield served, server.server_port, cert
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_checks_the_certificate_against_the_urls_host(https_file_server, folder):
+    served, port, cert = https_file_server
+    (served / "model.glm").write_text("// over tls\n")
+    session = download_session(blocked_networks("127.0.0.2/32"))
+    session.verify = str(cert)
+
+    download_input("model.glm", f"https://localhost:{port}/model.glm", folder, session=session)
+    assert (folder / "model.glm").read_text() == "// over tls\n"
+
+    # The certificate names localhost, not the address connected to.
+    with pytest.raises(PreparationError, match="certificate"):
+        download_input("other.glm", f"https://127.0.0.1:{port}/model.glm", folder, session=session)
+
+
+def test_a_repository_in_a_blocked_network_is_not_cloned(folder):
+    networks = blocked_networks("127.0.0.1/32")
+    for url in ("http://127.0.0.1:9/repo.git", "https://localhost/repo.git", "git@localhost:repo.git"):
+        with pytest.raises(PreparationError, match=r"^failed to check out .*: not allowed: .*127.0.0.1/32"):
+            checkout_repository(url, None, str(folder), networks=networks)
+    assert os.listdir(folder) == []
+
+
+class GitServer(LoopbackServer):
+    """git's smart HTTP protocol for the repositories in ``root``, through
+    ``git http-backend`` run as a CGI program for each request."""
+
+    def __init__(self, root):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.backend()
+
+            def do_POST(self):
+                self.backend()
+
+            def backend(self):
+                path, _, query = self.path.partition("?")
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                env = {
+                    **os.environ,
+                    "GIT_PROJECT_ROOT": str(root),
+                    "GIT_HTTP_EXPORT_ALL": "1",
+                    "REQUEST_METHOD": self.command,
+                    "PATH_INFO": path,
+                    "QUERY_STRING": query,
+                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                    "CONTENT_LENGTH": str(len(body)),
+                    "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                    "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                }
+                output = subprocess.run(
+                    ["git", "http-backend"], input=body, env=env, capture_output=True, check=True
+                ).stdout
+                separator = b"\r\n\r\n" if b"\r\n\r\n" in output else b"\n\n"
+                head, _, payload = output.partition(separator)
+                status, headers = 200, []
+                for line in head.decode().splitlines():
+                    name, _, value = line.partition(":")
+                    if name.lower() == "status":
+                        status = int(value.split()[0])
+                    else:
+                        headers.append((name, value.strip()))
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.url = self.serve(Handler)
+
+
+@pytest.fixture
+def served_repository(repository, tmp_path):
+    """``repository`` served over git's smart HTTP on loopback; its URL."""
+    root = tmp_path / "git-root"
+    root.mkdir()
+    git("clone", "--quiet", "--bare", str(repository), str(root / "repo.git"), cwd=root)
+    with GitServer(root) as server:
+        yield f"{server.url}/repo.git"
+
+
+def test_git_over_http_connects_to_the_address_checked(served_repository, folder, monkeypatch):
+    resolver = StandInResolver("rebind.test", first="127.0.0.1", later="169.254.169.254")
+    monkeypatch.setattr(network_policy, "getaddrinfo", resolver)
+
+    url = served_repository.replace("127.0.0.1", "rebind.test")
+    checkout_repository(url, None, str(folder), networks=blocked_networks("169.254.0.0/16"))
+
+    # Only the stand-in knows rebind.test: curl used the address pinned for it.
+    assert (folder / "model.glm").read_text() == "// main\n"
+    assert resolver.lookups == 1
