@@ -1,8 +1,8 @@
 """``invoke serve``: the API and one worker in the foreground, for a newcomer.
 
 Builds the schema, makes (once) a client key and a worker key kept in
-``var/quickstart-keys.env``, starts gunicorn and a Celery worker, and prints
-how to call the API. Ctrl-C stops both.
+``var/quickstart-keys.env``, starts gunicorn and a Celery worker (with beat,
+for the periodic tasks), and prints how to call the API. Ctrl-C stops both.
 """
 
 import os
@@ -85,8 +85,12 @@ def serve(host, port):
         # deployment leaves this off.
         "WORKER_ALLOW_FILE_URLS": os.environ.get("WORKER_ALLOW_FILE_URLS", "1"),
     }
+    # -B: the worker also runs beat, which sends the periodic tasks (the
+    # recovery of runs whose worker was lost, artifact expiry).
+    schedule = os.path.join(embedded_data_folder(), "celerybeat-schedule")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=info", "--concurrency=1"],
+        [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=info", "--concurrency=1"]
+        + ["-B", "--schedule", schedule],
         env=worker_env,
     )
     children = [api, worker]

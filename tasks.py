@@ -111,6 +111,26 @@ def expire_artifacts(c):
         sys.exit(1)
 
 
+@task
+def recover_runs(c):
+    """Queue again, or fail, the RUNNING runs whose worker has been silent for RUN_HEARTBEAT_TIMEOUT;
+    send again the task of runs NOT_STARTED for RUN_QUEUE_TIMEOUT."""
+    from flask import current_app
+
+    from app.runs.recovery import recover_runs as recover
+
+    with _app().app_context():
+        report = recover()
+        timeout = current_app.config["RUN_HEARTBEAT_TIMEOUT"]
+    print(
+        f"runs silent for over {timeout:g} s: {report.requeued} queued again, {report.failed} failed;"
+        f" runs waiting too long: {report.resent} sent again"
+        f" ({report.postponed} left as they were: the task queue is unavailable)"
+    )
+    if report.postponed:
+        sys.exit(1)
+
+
 @task(
     help={
         "duration": "measured seconds per API workload (default 10)",

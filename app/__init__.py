@@ -35,8 +35,9 @@ def create_app(overrides=None):
     from .health import blueprint as health
     from .pipelines.views import blueprint as pipelines
     from .runs.views import blueprint as runs
+    from .runs.views import recovery_blueprint as run_recovery
 
-    for blueprint in (health, pipelines, runs, artifacts, artifact_retention):
+    for blueprint in (health, pipelines, runs, run_recovery, artifacts, artifact_retention):
         app.register_blueprint(blueprint)
     init_swagger(app)
     return app

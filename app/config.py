@@ -1,5 +1,6 @@
 """Configuration read from the environment, with the embedded defaults."""
 
+import ipaddress
 import os
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -43,6 +44,14 @@ def broker_settings():
     }
 
 
+def network_list(value):
+    """Comma-separated CIDRs (BLOCKED_NETWORKS); unset: the link-local ranges."""
+    if value is None:
+        value = "169.254.0.0/16,fe80::/10"
+    parts = [part.strip() for part in value.split(",")]
+    return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
+
+
 def env_number(name, kind, default=None, minimum=0):
     """``kind(value)`` of a numeric setting, or ``default`` when unset or empty."""
     value = os.environ.get(name, "").strip()
@@ -81,6 +90,10 @@ def from_environment():
         "BLOB_API_RETRIES": env_number("BLOB_API_RETRIES", int, 3),
         "BLOB_API_RETRY_BACKOFF": env_number("BLOB_API_RETRY_BACKOFF", float, 0.5),
         "ARTIFACT_RETENTION_DAYS": env_number("ARTIFACT_RETENTION_DAYS", float),
+        "RUN_HEARTBEAT_TIMEOUT": env_number("RUN_HEARTBEAT_TIMEOUT", float, 120.0, minimum=1),
+        "RUN_MAX_ATTEMPTS": env_number("RUN_MAX_ATTEMPTS", int, 2, minimum=1),
+        "RUN_QUEUE_TIMEOUT": env_number("RUN_QUEUE_TIMEOUT", float, 900.0),
+        "BLOCKED_NETWORKS": network_list(os.environ.get("BLOCKED_NETWORKS")),
         "MAX_CONTENT_LENGTH": int(max_content) if max_content else 1024**3,
         "UPLOAD_FOLDER": os.path.abspath(os.environ.get("UPLOAD_FOLDER", "uploads")),
     }

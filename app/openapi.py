@@ -309,6 +309,40 @@ SCHEMAS = {
             },
         },
     },
+    "Heartbeat": {
+        "type": "object",
+        "required": ["state", "attempt"],
+        "properties": {
+            "state": _schema("RunState"),
+            "attempt": {"type": "integer", "minimum": 0, "description": "The attempt that has the run."},
+        },
+    },
+    "RecoveryReport": {
+        "type": "object",
+        "required": ["requeued", "failed", "resent", "postponed"],
+        "properties": {
+            "requeued": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Silent runs queued again (NOT_STARTED, their task sent).",
+            },
+            "failed": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Silent runs FAILED, having had RUN_MAX_ATTEMPTS attempts.",
+            },
+            "resent": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Runs NOT_STARTED for RUN_QUEUE_TIMEOUT seconds whose task was sent again.",
+            },
+            "postponed": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Runs left as they were: the task queue was down; tried again next time.",
+            },
+        },
+    },
     "ExpiryReport": {
         "type": "object",
         "required": ["retention_days", "cutoff", "expired", "failed"],
@@ -374,6 +408,17 @@ PARAMETERS = {
         "description": "Only runs whose newest state is this one.",
         "schema": _schema("RunState"),
     },
+    "RunAttempt": {
+        "name": "Workflow-Run-Attempt",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Workers: the attempt their PUT .../state RUNNING answered. A 409 once that attempt "
+            "is over (the run went back to the queue, or another attempt has it); not checked "
+            "when absent; malformed: 400."
+        ),
+        "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+    },
     "ArtifactName": {
         "name": "name",
         "in": "query",
@@ -396,7 +441,9 @@ RESPONSES = {
     "NotFound": _error_response(
         "No such pipeline, run or artifact (or it was deleted, or belongs to another pipeline)."
     ),
-    "Conflict": _error_response("The run's state does not allow this."),
+    "Conflict": _error_response(
+        "The run's state does not allow this, or the attempt the call names (Workflow-Run-Attempt) is over."
+    ),
     "PayloadTooLarge": _error_response("The body is over MAX_CONTENT_LENGTH."),
     "ServiceUnavailable": _error_response(
         "The database, the task queue or the blob server cannot be reached (or timed out)."

@@ -7,6 +7,7 @@ uploads) out of the work tree.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -148,12 +149,14 @@ class LoggedProcess:
 
 
 class Gunicorn(LoggedProcess):
-    """``gunicorn run:app`` on a free loopback port: one worker process unless
-    told otherwise, with ``threads`` threads each (gunicorn's gthread worker)."""
+    """``gunicorn run:app`` on a free loopback port (or ``port``, to come back
+    where an earlier one served): one worker process unless told otherwise,
+    with ``threads`` threads each (gunicorn's gthread worker)."""
 
-    def __init__(self, env, log_path, workers=1, threads=None):
-        self.port = free_port()
+    def __init__(self, env, log_path, workers=1, threads=None, port=None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.workers, self.threads = workers, threads
         args = [executable("gunicorn"), "run:app", "-b", f"127.0.0.1:{self.port}", "-w", str(workers)]
         if threads:
             args += ["--threads", str(threads)]
@@ -181,3 +184,61 @@ class Gunicorn(LoggedProcess):
         workers = children(self.process.pid)
         assert len(workers) == 1, f"expected one gunicorn worker, found {workers}"
         return workers[0]
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free loopback port, for faults the
+    shared one must not see. It keeps nothing on disk (as the machine's
+    Redis) unless ``appendonly``: then every write goes to an append-only
+    file in ``folder`` before it is answered.
+
+    ``stop()`` then ``start()`` brings it back on the same port, so the URL
+    its clients were given stays valid: empty, or with what it held when
+    ``appendonly``. Each start logs to a file of its own in ``folder``.
+    """
+
+    def __init__(self, folder, appendonly=False):
+        self.binary = shutil.which("redis-server")
+        if not self.binary:
+            raise FileNotFoundError("redis-server is not on PATH")
+        self.folder = Path(folder)
+        self.appendonly = appendonly
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+        self.starts = 0
+        self.start()
+
+    def start(self, timeout=10):
+        assert self.process is None, "redis-server is running already"
+        self.starts += 1
+        args = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "always",
+            "--dir", str(self.folder),
+        ]  # fmt: skip
+        self.process = LoggedProcess(args, dict(os.environ), self.folder / f"redis-{self.starts}.log")
+        deadline = time.monotonic() + timeout
+        while not self.answers():
+            if self.process.process.poll() is not None or time.monotonic() > deadline:
+                output = self.process.output()
+                self.stop()
+                raise AssertionError(f"redis-server did not start on port {self.port}: {output}")
+            time.sleep(0.05)
+
+    def answers(self):
+        import redis
+
+        try:
+            return redis.Redis(port=self.port, socket_connect_timeout=0.5).ping()
+        except redis.exceptions.RedisError:
+            return False
+
+    def stop(self):
+        if self.process is not None:
+            process, self.process = self.process, None
+            process.stop()

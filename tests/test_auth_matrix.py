@@ -54,6 +54,8 @@ ENDPOINTS = [
     Endpoint("GET", RUN + "/console", CLIENT, 200, False),
     Endpoint("PUT", RUN + "/console", WORKER, 200, True, {"json": {"std_out": "new", "std_err": ""}}),
     Endpoint("POST", RUN + "/console", WORKER, 204, True, {"json": {"std_out": " more"}}),
+    # The run is RUNNING: the heartbeat is recorded.
+    Endpoint("PUT", RUN + "/heartbeat", WORKER, 200, True),
     Endpoint(
         "POST",
         RUN + "/artifacts",
@@ -69,6 +71,8 @@ ENDPOINTS = [
     Endpoint("GET", RUN + "/artifacts/<artifact_uuid>", CLIENT, 200, False),
     # With ARTIFACT_RETENTION_DAYS unset (as here) a pass expires nothing.
     Endpoint("POST", "/v1/artifacts/expire", WORKER, 200, False),
+    # The world's run has just reported: the sweep leaves it alone.
+    Endpoint("POST", "/v1/runs/recover", WORKER, 200, False),
 ]
 
 

@@ -14,6 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 API_KEY_HEADER = "Workflow-API-Key"
+ATTEMPT_HEADER = "Workflow-Run-Attempt"
 RETRIED_STATUSES = (500, 502, 503, 504)
 TIMEOUT = (10, 120)  # seconds to connect, seconds of silence while reading
 
@@ -71,10 +72,20 @@ class ApiClient:
     def run(self, pipeline_uuid, run_uuid):
         return RunApi(self, pipeline_uuid, run_uuid)
 
+    def with_own_session(self):
+        """The same client on a session of its own, for another thread."""
+        token = self.session.headers.get(API_KEY_HEADER)
+        return ApiClient(self.server, token, timeout=self.timeout)
+
     def expire_artifacts(self):
         """Ask the API to expire the artifacts kept past their retention;
         returns its report (``expired``, ``failed``, ...)."""
         return self.request("POST", "/v1/artifacts/expire")
+
+    def recover_runs(self):
+        """Ask the API to settle the RUNNING runs whose worker went silent;
+        returns its report (``requeued``, ``failed``, ``resent``, ``postponed``)."""
+        return self.request("POST", "/v1/runs/recover")
 
     def request(self, method, path, **kwargs):
         response = self.session.request(method, self.server + path, timeout=self.timeout, **kwargs)
@@ -86,34 +97,54 @@ class ApiClient:
 
 
 class RunApi:
-    """The worker endpoints of one run."""
+    """The worker endpoints of one run.
 
-    def __init__(self, client, pipeline_uuid, run_uuid):
+    Once ``attempt`` is set (from the answer to ``set_state(RUNNING)``),
+    every call names it, so that the API refuses (409) the calls of an
+    attempt it has given up for lost.
+    """
+
+    def __init__(self, client, pipeline_uuid, run_uuid, attempt=None):
         self.client = client
+        self.pipeline_uuid, self.run_uuid = pipeline_uuid, run_uuid
         self.path = f"/v1/pipelines/{pipeline_uuid}/runs/{run_uuid}"
+        self.attempt = attempt
+
+    def on_own_session(self):
+        """The same run's endpoints, and attempt, on a session of its own."""
+        return RunApi(self.client.with_own_session(), self.pipeline_uuid, self.run_uuid, self.attempt)
+
+    def _request(self, method, tail, headers=None, **kwargs):
+        headers = dict(headers or {})
+        if self.attempt is not None:
+            headers[ATTEMPT_HEADER] = str(self.attempt)
+        return self.client.request(method, self.path + tail, headers=headers, **kwargs)
 
     def set_state(self, state):
-        return self.client.request("PUT", self.path + "/state", json={"state": state})
+        """The run in its new state, with the ``attempt`` that has it."""
+        return self._request("PUT", "/state", json={"state": state})
 
     def get_state(self):
-        return self.client.request("GET", self.path + "/state")["state"]
+        return self._request("GET", "/state")["state"]
+
+    def heartbeat(self):
+        """Tell the API this worker is alive; returns the run's state."""
+        return self._request("PUT", "/heartbeat")["state"]
 
     def replace_console(self, std_out="", std_err=""):
-        return self.client.request(
-            "PUT", self.path + "/console", json={"std_out": std_out, "std_err": std_err}
-        )
+        return self._request("PUT", "/console", json={"std_out": std_out, "std_err": std_err})
 
     def append_console(self, std_out="", std_err=""):
         body = {key: text for key, text in (("std_out", std_out), ("std_err", std_err)) if text}
         if body:
-            self.client.request("POST", self.path + "/console", json=body)
+            self._request("POST", "/console", json=body)
 
     def upload_artifact(self, name, file):
         """Send ``file`` (an open binary file) as the artifact ``name``,
         streamed; the API keeps the last part of a name with folders."""
-        return self.client.request(
+        return self._request(
             "POST",
-            self.path + "/artifacts",
+            "/artifacts",
             params={"name": name},
             data=file,
             headers={"Content-Type": "application/octet-stream"},

@@ -9,8 +9,9 @@ filesystem transport in the same folder, computed the same way as
 import os
 
 from celery import Celery
+from kombu import Exchange, Queue
 
-from .settings import artifact_expiry_interval, env_flag, max_run_seconds
+from .settings import artifact_expiry_interval, env_flag, max_run_seconds, recovery_interval
 
 
 def embedded_broker_folder():
@@ -25,8 +26,10 @@ def broker_settings():
     if url:
         if url.startswith(("redis://", "rediss://", "redis+socket://")):
             # Redis hands an unacknowledged task (its worker host was lost) to
-            # another worker after this long. It must exceed the longest run,
-            # or a run still going would be started a second time.
+            # another worker after this long. Above the longest run, so that
+            # the task of a run still going is not handed out again: the
+            # copy would only be refused (409) and dropped. A run whose
+            # worker was lost is the API's recovery sweep's to queue again.
             return url, {"visibility_timeout": max_run_seconds() + 3600}
         return url, {}
     folder = embedded_broker_folder()
@@ -49,6 +52,12 @@ def broker_settings():
     }
 
 
+# Runs go to Celery's default queue, callbacks to their own (the API routes
+# them there): a worker started without -Q takes both; `-Q celery` and
+# `-Q callbacks` split them (docs/adr/0011-callbacks-and-outbound-requests.md).
+QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("celery", "callbacks"))
+
+
 def make_celery():
     broker_url, transport_options = broker_settings()
     celery = Celery(
@@ -64,16 +73,24 @@ def make_celery():
         result_serializer="json",
         accept_content=["json"],
         task_always_eager=env_flag("CELERY_ALWAYS_EAGER"),
-        # A run is acknowledged only once it has finished, and given back to
-        # the queue if the process running it dies, so it is run again
-        # rather than left RUNNING (tasks.py recognises the second attempt).
+        task_queues=QUEUES,
+        # A task is acknowledged only once it has finished, and given back to
+        # the queue if the process running it dies: one that had not set its
+        # run RUNNING yet is not lost. A run that was RUNNING is the API's
+        # recovery sweep's to queue again; the task given back is refused
+        # (409) and dropped (docs/adr/0010-worker-loss-recovery.md).
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # A run keeps going when the connection to the broker drops: it
+        # reports to the API over HTTP, not through the broker, and the
+        # copy of its task the broker hands out again is refused (409).
+        # Cancelling it would throw the simulation's work away.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # One run at a time per worker process: a long simulation must not
         # hold other runs back in its prefetch buffer.
         worker_prefetch_multiplier=1,
         # How long to wait for a dead pool process's result before giving
-        # its task back (default 10 s): a repeated run notices it is a repeat.
+        # its task back (default 10 s).
         worker_lost_wait=3,
         worker_hijack_root_logger=False,
         beat_schedule=beat_schedule(),
@@ -82,12 +99,25 @@ def make_celery():
 
 
 def beat_schedule():
-    """What ``celery -A worker beat`` sends: the artifact expiry, every
-    WORKER_ARTIFACT_EXPIRY_INTERVAL seconds (the API decides what is due)."""
-    interval = artifact_expiry_interval()
-    if interval <= 0:
-        return {}
-    return {"expire-artifacts": {"task": "expire_artifacts", "schedule": float(interval)}}
+    """What ``celery -A worker beat`` sends (the API decides what is due):
+    the artifact expiry every WORKER_ARTIFACT_EXPIRY_INTERVAL seconds and
+    the run recovery sweep every WORKER_RECOVERY_INTERVAL seconds; an
+    interval of 0 leaves its task out."""
+    schedule = {}
+    expiry = artifact_expiry_interval()
+    if expiry > 0:
+        schedule["expire-artifacts"] = {"task": "expire_artifacts", "schedule": float(expiry)}
+    recovery = recovery_interval()
+    if recovery > 0:
+        schedule["recover-runs"] = {
+            "task": "recover_runs",
+            "schedule": float(recovery),
+            # While no worker takes them (all busy, or none running), sweeps
+            # pile up; one not started within its interval is dropped, as
+            # the next one does the same.
+            "options": {"expires": float(recovery)},
+        }
+    return schedule
 
 
 app = make_celery()

@@ -59,6 +59,10 @@ class RunReport:
     def finish(self, state):
         raise NotImplementedError
 
+    def close(self):
+        """The run is over for this worker (whatever its end): stop anything
+        started for it."""
+
     def append_console(self, std_out="", std_err=""):
         self.send_console(std_out, std_err)
         if std_err:
@@ -135,19 +139,23 @@ def execute_run(report, spec, command=None, allow_file_urls=None):
     """Run ``spec`` in a fresh working folder, removed afterwards.
 
     ``command`` overrides ``GRIDLABD_BINARY``; ``allow_file_urls``,
-    ``WORKER_ALLOW_FILE_URLS``. Returns the final state, or None when the
+    ``WORKER_ALLOW_FILE_URLS``. Returns the final state (CANCELLED also
+    when the run was taken from this worker meanwhile), or None when the
     run was not ours to start.
     """
     if not report.start():
         return None
-    with tempfile.TemporaryDirectory(prefix="workflow-run-", ignore_cleanup_errors=True) as folder:
-        try:
-            return run_in_folder(folder, report, spec, command, allow_file_urls)
-        except Cancelled:
-            return CANCELLED
-        except Exception as error:
+    try:
+        with tempfile.TemporaryDirectory(prefix="workflow-run-", ignore_cleanup_errors=True) as folder:
             try:
-                report.fail(f"worker error: {type(error).__name__}: {error}")
-            except Exception:  # noqa: BLE001 - the original error matters more
-                pass
-            raise
+                return run_in_folder(folder, report, spec, command, allow_file_urls)
+            except Cancelled:
+                return CANCELLED
+            except Exception as error:
+                try:
+                    report.fail(f"worker error: {type(error).__name__}: {error}")
+                except Exception:  # noqa: BLE001 - the original error matters more
+                    pass
+                raise
+    finally:
+        report.close()

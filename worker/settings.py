@@ -7,6 +7,8 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 DEFAULT_MAX_INPUT_BYTES = 1024**3
 DEFAULT_MAX_RUN_SECONDS = 12 * 3600
 DEFAULT_ARTIFACT_EXPIRY_INTERVAL = 3600
+DEFAULT_HEARTBEAT_INTERVAL = 10.0
+DEFAULT_RECOVERY_INTERVAL = 30.0
 
 
 def env_flag(name, default=False):
@@ -19,6 +21,11 @@ def env_flag(name, default=False):
 def env_int(name, default):
     value = os.environ.get(name, "").strip()
     return int(value) if value else default
+
+
+def env_seconds(name, default):
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
 
 
 def allow_file_urls():
@@ -41,3 +48,19 @@ def artifact_expiry_interval():
     """``WORKER_ARTIFACT_EXPIRY_INTERVAL``: seconds between two calls of the
     API's artifact expiry by ``celery -A worker beat``; 0 schedules none."""
     return env_int("WORKER_ARTIFACT_EXPIRY_INTERVAL", DEFAULT_ARTIFACT_EXPIRY_INTERVAL)
+
+
+def heartbeat_interval():
+    """``WORKER_HEARTBEAT_INTERVAL``: seconds between two heartbeats of a
+    worker that has a run; it must stay well under the API's
+    RUN_HEARTBEAT_TIMEOUT."""
+    interval = env_seconds("WORKER_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL)
+    if interval <= 0:
+        raise ValueError(f"WORKER_HEARTBEAT_INTERVAL must be more than 0, not {interval:g}")
+    return interval
+
+
+def recovery_interval():
+    """``WORKER_RECOVERY_INTERVAL``: seconds between two calls of the API's
+    recovery sweep by ``celery -A worker beat``; 0 schedules none."""
+    return env_seconds("WORKER_RECOVERY_INTERVAL", DEFAULT_RECOVERY_INTERVAL)

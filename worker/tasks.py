@@ -1,19 +1,16 @@
 """The Celery tasks: ``execute_pipeline`` and ``deliver_callback``, which the API
-sends by name, and ``expire_artifacts``, which ``celery -A worker beat`` sends."""
+sends by name, and ``expire_artifacts`` and ``recover_runs``, which
+``celery -A worker beat`` sends."""
 
 import logging
 
-import requests
-
+from . import callbacks
 from .api_client import ApiClient
 from .celery_app import app
 from .pipeline import RunSpec, execute_run
 from .reports import ApiRunReport
 
 log = logging.getLogger(__name__)
-
-CALLBACK_TIMEOUT = 10
-CALLBACK_RETRIES = 8  # with the backoff below: at most about 10 minutes in all
 
 
 @app.task(name="execute_pipeline")
@@ -40,40 +37,27 @@ def execute_pipeline(
     return execute_run(report, spec)
 
 
-class CallbackNotDelivered(Exception):
-    """The callback URL could not be reached or answered 5xx/429: try again later."""
-
-
 @app.task(
     name="deliver_callback",
-    autoretry_for=(CallbackNotDelivered,),
-    max_retries=CALLBACK_RETRIES,
-    retry_backoff=2,
-    retry_backoff_max=300,
+    bind=True,
+    autoretry_for=(callbacks.CallbackNotDelivered,),
+    max_retries=callbacks.max_retries(),
+    retry_backoff=callbacks.retry_backoff(),
+    retry_backoff_max=callbacks.RETRY_BACKOFF_MAX,
     retry_jitter=True,
 )
-def deliver_callback(url, pipeline_run_uuid, state):
-    """POST ``{"pipeline_run_uuid", "state"}`` to a run's callback URL."""
-    body = {"pipeline_run_uuid": pipeline_run_uuid, "state": state}
-    try:
-        response = requests.post(url, json=body, timeout=CALLBACK_TIMEOUT)
-    except (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.InvalidSchema,
-        requests.exceptions.MissingSchema,
-    ):
-        log.warning("callback URL %r of run %s cannot be used", url, pipeline_run_uuid)
-        return None
-    except requests.RequestException as error:
-        raise CallbackNotDelivered(f"{url}: {error}") from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise CallbackNotDelivered(f"{url}: {response.status_code}")
-    if response.status_code >= 400:
-        # The receiver refused it; sending it again would not change that.
-        log.warning(
-            "callback %s refused %s for run %s: %s", url, state, pipeline_run_uuid, response.status_code
-        )
-    return response.status_code
+def deliver_callback(self, url, pipeline_run_uuid, state):
+    """POST ``{"pipeline_run_uuid", "state"}``, signed, to a run's callback
+    URL (worker/callbacks.py); the task id is the delivery id, the same on
+    every retry."""
+    return callbacks.deliver(
+        url,
+        pipeline_run_uuid,
+        state,
+        delivery_id=self.request.id,
+        secret=callbacks.signing_secret(),
+        timeout=callbacks.timeout(),
+    )
 
 
 @app.task(name="expire_artifacts", ignore_result=True)
@@ -83,4 +67,14 @@ def expire_artifacts():
     to the next beat."""
     report = ApiClient.from_environment().expire_artifacts()
     log.info("artifact expiry: %s", report)
+    return report
+
+
+@app.task(name="recover_runs", ignore_result=True)
+def recover_runs():
+    """Have the API settle the RUNNING runs whose worker went silent (queued
+    again or FAILED: docs/adr/0010-worker-loss-recovery.md); returns the
+    API's report. A failure is left to the next beat."""
+    report = ApiClient.from_environment().recover_runs()
+    log.info("run recovery: %s", report)
     return report

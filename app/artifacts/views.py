@@ -10,6 +10,8 @@ from flask import Blueprint, request
 
 from ..errors import ApiError
 from ..permissions import client_only, worker_only
+from ..runs.attempts import check_attempt, named_attempt
+from ..runs.services import record_sign_of_life
 from ..runs.views import find_run
 from . import queries, services
 from .body import upload_body
@@ -33,7 +35,8 @@ def _iso(moment):
 @blueprint.route("", methods=["POST"])
 @worker_only
 def upload_artifact(pipeline_uuid, run_uuid):
-    """Upload a file a run produced (worker); 409 unless the run is RUNNING.
+    """Upload a file a run produced (worker); 409 unless the run is RUNNING
+    (or when the attempt named in Workflow-Run-Attempt is over).
 
     The body is the file's raw bytes (whatever its Content-Type), streamed to
     storage (local disk, or the blob server when BLOB_API_SERVER is set). When
@@ -47,6 +50,7 @@ def upload_artifact(pipeline_uuid, run_uuid):
       - $ref: '#/components/parameters/PipelineUuid'
       - $ref: '#/components/parameters/RunUuid'
       - $ref: '#/components/parameters/ArtifactName'
+      - $ref: '#/components/parameters/RunAttempt'
     requestBody:
       required: true
       content:
@@ -67,9 +71,14 @@ def upload_artifact(pipeline_uuid, run_uuid):
       502: {$ref: '#/components/responses/BadGateway'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
+    attempt = named_attempt()
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
+    check_attempt(run.state, run.attempt, attempt)
+    run_id = run.id
     name = artifact_name(request.args.get("name"))
     artifact = services.store_artifact(run, name, upload_body())
+    # A long upload is a sign of life too, once it has arrived.
+    record_sign_of_life(run_id)
     return artifact_output.dump(artifact), 201
 
 

@@ -22,6 +22,13 @@ class Run(db.Model):
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
     started_at = db.Column(db.DateTime(timezone=True), nullable=True)
     completed_at = db.Column(db.DateTime(timezone=True), nullable=True)
+    # How many times a worker has set the run RUNNING: the attempt whose
+    # reports the API takes (docs/adr/0010-worker-loss-recovery.md).
+    attempt = db.Column(db.Integer, nullable=False, server_default="0")
+    # The last report of the worker that has the run: the recovery sweep
+    # settles RUNNING runs whose worker has been silent for too long. For a
+    # NOT_STARTED run, when the sweep last sent its task (None: at creation).
+    heartbeat_at = db.Column(db.DateTime(timezone=True), nullable=True)
     # The run's JSON once it is final, for listings (final_json.py).
     final_json = db.deferred(db.Column(db.Text, nullable=True))
 
@@ -33,6 +40,8 @@ class Run(db.Model):
 
 
 db.Index("ix_run_pipeline_state", Run.pipeline_id, Run.state)
+# The sweep's search: RUNNING runs by their last sign of life.
+db.Index("ix_run_state_heartbeat", Run.state, Run.heartbeat_at)
 
 
 class RunStateChange(db.Model):

@@ -13,6 +13,7 @@ from ..pipelines.queries import get_pipeline
 from .listing import runs_page_json
 from .models import ConsoleChunk, Run, RunStateChange
 from .output import ARTIFACT_ATTRIBUTES, runs_output
+from .states import RunState
 
 
 def _find_run_query(include_deleted, with_history):
@@ -119,6 +120,68 @@ def current_state(run_id, lock=False):
     if lock:
         query = query.with_for_update()
     return db.session.execute(query).scalar_one()
+
+
+def silent_since(cutoff):
+    """The condition "no sign of life from the run's worker since ``cutoff``":
+    its last report, or its start for a run that has none (started before
+    heartbeats were recorded). Written so that ``ix_run_state_heartbeat``
+    serves it."""
+    return db.or_(
+        Run.heartbeat_at < cutoff,
+        db.and_(Run.heartbeat_at.is_(None), Run.started_at < cutoff),
+    )
+
+
+def silent_runs(cutoff, after_id=0, limit=100):
+    """RUNNING runs silent since ``cutoff``, by id, the first ``limit`` after
+    ``after_id``; each with its pipeline (deleted or not: its runs still run)."""
+    return (
+        db.session.execute(
+            db.select(Run)
+            .where(Run.state == RunState.RUNNING.value, silent_since(cutoff), Run.id > after_id)
+            .order_by(Run.id)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def waiting_since(cutoff):
+    """The condition "NOT_STARTED runs' task last sent before ``cutoff``":
+    ``heartbeat_at`` once the sweep has sent it again, else its creation."""
+    return db.or_(
+        Run.heartbeat_at < cutoff,
+        db.and_(Run.heartbeat_at.is_(None), Run.created_at < cutoff),
+    )
+
+
+def waiting_runs(cutoff, after_id=0, limit=100):
+    """NOT_STARTED runs whose task was last sent before ``cutoff``, by id,
+    the first ``limit`` after ``after_id``; each with its pipeline."""
+    return (
+        db.session.execute(
+            db.select(Run)
+            .where(Run.state == RunState.NOT_STARTED.value, waiting_since(cutoff), Run.id > after_id)
+            .order_by(Run.id)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def std_err_at_line_start(run_id):
+    """Whether the run's std_err is empty or ends a line: where a line of
+    the service's own can be appended."""
+    last = db.session.execute(
+        db.select(ConsoleChunk.text)
+        .where(ConsoleChunk.run_id == run_id, ConsoleChunk.stream == "std_err")
+        .order_by(ConsoleChunk.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return last is None or last.endswith("\n")
 
 
 def read_console(run):

@@ -50,6 +50,10 @@ class ConsoleAppendSchema(Schema):
             raise ValidationError("Give std_out, std_err or both.")
 
 
+class EmptySchema(Schema):
+    """A body that holds nothing: ``{}`` (unknown fields are refused)."""
+
+
 class StateChangeSchema(Schema):
     state = fields.String()
     created_at = UtcDateTime()
@@ -76,6 +80,7 @@ class RunSchema(Schema):
 
 run_create = RunCreateSchema()
 state_input = StateInputSchema()
+empty_body = EmptySchema()
 console_replace = ConsoleSchema()
 console_append = ConsoleAppendSchema()
 run_output = RunSchema()

@@ -9,6 +9,7 @@ from ..broker import DELIVER_CALLBACK, EXECUTE_PIPELINE, broker
 from ..errors import Conflict, ServiceUnavailable
 from ..ids import new_uuid
 from ..pipelines.models import Pipeline
+from .attempts import handed_over, is_over
 from .final_json import store_final_json
 from .models import ConsoleChunk, Run, RunStateChange
 from .states import FINAL_STATES, RunState, can_change
@@ -169,41 +170,92 @@ def create_run(pipeline, inputs, callback_url=None):
     return run
 
 
-def change_state(run, new_state):
+def _claim(run_id, heartbeat_at=None):
+    """Write the run's row, then decide: its state and attempt as they are now.
+
+    The write holds the row (PostgreSQL; SQLite the whole database) until
+    the transaction ends, so what is decided on cannot change meanwhile,
+    and a change still uncommitted elsewhere (the recovery sweep handing
+    the run back to the queue, a cancel) is waited for, then seen: a plain
+    read would see the row as it was and decide on that. ``heartbeat_at``
+    is written if given (a worker's report is a sign of life); otherwise
+    the state is written as it is.
+    """
+    table = Run.__table__
+    values = {"heartbeat_at": heartbeat_at} if heartbeat_at is not None else {"state": table.c.state}
+    return db.session.execute(
+        db.update(table)
+        .where(table.c.id == run_id)
+        .values(**values)
+        .returning(table.c.state, table.c.attempt)
+    ).one()
+
+
+def _refuse(error):
+    db.session.rollback()
+    raise error
+
+
+def change_state(run, new_state, attempt=None, from_worker=True):
     """Move ``run`` to ``new_state`` if the state machine allows it, else 409.
 
-    The change is a conditional update on the state the run had, so two
-    racing changes (a cancel and a completion, say) cannot both win.
+    ``attempt`` is the attempt a worker's call names (``attempts.py``); a
+    change to RUNNING starts the next attempt. A worker's change is also a
+    sign of life (``heartbeat_at``). The decision is made on the run's row
+    as it is once claimed, so two racing changes (a cancel and a
+    completion, say) cannot both win.
     """
-    old_state = run.state
-    if not can_change(old_state, new_state):
-        raise Conflict(f"A run cannot go from {old_state} to {new_state}.")
     now = utcnow()
+    claimed = _claim(run.id, now if from_worker else None)
+    if is_over(claimed.state, claimed.attempt, attempt):
+        _refuse(handed_over(claimed.state, claimed.attempt, attempt))
+    if not can_change(claimed.state, new_state):
+        _refuse(Conflict(f"A run cannot go from {claimed.state} to {new_state}."))
     values = {"state": new_state}
     if new_state == RunState.RUNNING.value:
         values["started_at"] = now
+        values["attempt"] = claimed.attempt + 1
     if RunState(new_state) in FINAL_STATES:
         values["completed_at"] = now
-    changed = db.session.execute(
-        db.update(Run)
-        .where(Run.id == run.id, Run.state == old_state)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed != 1:
-        db.session.rollback()
-        raise Conflict(f"The run's state changed meanwhile; it is no longer {old_state}.")
+    db.session.execute(db.update(Run.__table__).where(Run.__table__.c.id == run.id).values(**values))
     db.session.add(RunStateChange(run_id=run.id, state=new_state, created_at=now))
     if RunState(new_state) in FINAL_STATES:
         db.session.flush()
         store_final_json([run.id])
     db.session.commit()
     db.session.refresh(run)
-    _notify(run)
+    notify_callback(run)
     return run
 
 
-def _notify(run):
+def heartbeat(run, attempt=None):
+    """A sign of life from the worker that has ``run``: ``(state, attempt)``.
+
+    Recorded only while the run is RUNNING; otherwise nothing changes and
+    the state tells the worker to stop. 409 for an attempt that is over.
+    """
+    claimed = _claim(run.id, utcnow())
+    if is_over(claimed.state, claimed.attempt, attempt):
+        _refuse(handed_over(claimed.state, claimed.attempt, attempt))
+    if claimed.state == RunState.RUNNING.value:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    return claimed.state, claimed.attempt
+
+
+def record_sign_of_life(run_id):
+    """``heartbeat_at`` = now for a RUNNING run, e.g. after an upload (which
+    checks the run's state and the attempt itself)."""
+    db.session.execute(
+        db.update(Run.__table__)
+        .where(Run.__table__.c.id == run_id, Run.__table__.c.state == RunState.RUNNING.value)
+        .values(heartbeat_at=utcnow())
+    )
+    db.session.commit()
+
+
+def notify_callback(run):
     if not run.callback_url:
         return
     try:
@@ -217,23 +269,28 @@ def _notify(run):
         log.warning("callback for run %s (%s) not queued: broker unavailable", run.uuid, run.state)
 
 
-def _check_console_writable(run):
-    if RunState(run.state) in FINAL_STATES:
-        raise Conflict(f"The run is {run.state}; its console can no longer change.")
+def _claim_console(run, attempt):
+    """A worker's console write: a sign of life, refused once the run has
+    ended (409) or its attempt is over; else the row stays claimed."""
+    claimed = _claim(run.id, utcnow())
+    if is_over(claimed.state, claimed.attempt, attempt):
+        _refuse(handed_over(claimed.state, claimed.attempt, attempt))
+    if RunState(claimed.state) in FINAL_STATES:
+        _refuse(Conflict(f"The run is {claimed.state}; its console can no longer change."))
 
 
 def _chunks(run, console):
     return [ConsoleChunk(run_id=run.id, stream=stream, text=text) for stream, text in console.items() if text]
 
 
-def replace_console(run, console):
-    _check_console_writable(run)
+def replace_console(run, console, attempt=None):
+    _claim_console(run, attempt)
     db.session.execute(db.delete(ConsoleChunk).where(ConsoleChunk.run_id == run.id))
     db.session.add_all(_chunks(run, console))
     db.session.commit()
 
 
-def append_console(run, console):
-    _check_console_writable(run)
+def append_console(run, console, attempt=None):
+    _claim_console(run, attempt)
     db.session.add_all(_chunks(run, console))
     db.session.commit()

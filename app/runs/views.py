@@ -10,12 +10,14 @@ from ..errors import ApiError
 from ..fields import json_body, query_int
 from ..permissions import client_only, client_or_worker, is_worker, worker_only
 from ..pipelines.queries import get_pipeline
-from . import queries, services
+from . import queries, recovery, services
+from .attempts import check_attempt, named_attempt
 from .output import run_output
-from .schemas import console_append, console_replace, run_create, state_input
+from .schemas import console_append, console_replace, empty_body, run_create, state_input
 from .states import STATE_NAMES, RunState
 
 blueprint = Blueprint("runs", __name__, url_prefix="/v1/pipelines/<pipeline_uuid>/runs")
+recovery_blueprint = Blueprint("run_recovery", __name__, url_prefix="/v1/runs")
 
 
 def find_run(pipeline_uuid, run_uuid, include_deleted=False, with_history=False):
@@ -131,7 +133,8 @@ def get_run(pipeline_uuid, run_uuid):
 def get_state(pipeline_uuid, run_uuid):
     """Read a run's state (client or worker: a worker notices a cancel this way).
 
-    A worker still sees the runs of a deleted pipeline.
+    A worker still sees the runs of a deleted pipeline. A call naming an
+    attempt that is over (Workflow-Run-Attempt) is a 409.
     ---
     operationId: get_state
     tags: [runs]
@@ -139,24 +142,34 @@ def get_state(pipeline_uuid, run_uuid):
     parameters:
       - $ref: '#/components/parameters/PipelineUuid'
       - $ref: '#/components/parameters/RunUuid'
+      - $ref: '#/components/parameters/RunAttempt'
     responses:
       200:
         description: The run's newest state.
         content:
           application/json:
             schema: {$ref: '#/components/schemas/State'}
+      400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}
       403: {$ref: '#/components/responses/Forbidden'}
       404: {$ref: '#/components/responses/NotFound'}
+      409: {$ref: '#/components/responses/Conflict'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
-    return {"state": find_run(pipeline_uuid, run_uuid, include_deleted=is_worker()).state}
+    attempt = named_attempt()
+    run = find_run(pipeline_uuid, run_uuid, include_deleted=is_worker())
+    check_attempt(run.state, run.attempt, attempt)
+    return {"state": run.state}
 
 
 @blueprint.route("/<run_uuid>/state", methods=["PUT"])
 @worker_only
 def change_state(pipeline_uuid, run_uuid):
     """Report a run's new state (worker).
+
+    RUNNING starts the run's next attempt: the answer's `attempt` is the
+    number the worker then names in Workflow-Run-Attempt on its later calls.
+    A worker's report is also a sign of life for the recovery sweep.
     ---
     operationId: change_state
     tags: [runs]
@@ -164,6 +177,7 @@ def change_state(pipeline_uuid, run_uuid):
     parameters:
       - $ref: '#/components/parameters/PipelineUuid'
       - $ref: '#/components/parameters/RunUuid'
+      - $ref: '#/components/parameters/RunAttempt'
     requestBody:
       required: true
       content:
@@ -171,10 +185,21 @@ def change_state(pipeline_uuid, run_uuid):
           schema: {$ref: '#/components/schemas/State'}
     responses:
       200:
-        description: The run in its new state.
+        description: The run in its new state, with its attempt.
         content:
           application/json:
-            schema: {$ref: '#/components/schemas/Run'}
+            schema:
+              allOf:
+                - {$ref: '#/components/schemas/Run'}
+                - type: object
+                  required: [attempt]
+                  properties:
+                    attempt:
+                      type: integer
+                      minimum: 0
+                      description: >-
+                        How many times a worker has set the run RUNNING (0 before the
+                        first); after a change to RUNNING, the attempt that has the run.
       400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}
       403: {$ref: '#/components/responses/Forbidden'}
@@ -183,9 +208,11 @@ def change_state(pipeline_uuid, run_uuid):
       413: {$ref: '#/components/responses/PayloadTooLarge'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
+    attempt = named_attempt()
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
     new_state = state_input.load(json_body())["state"]
-    return run_output(services.change_state(run, new_state))
+    run = services.change_state(run, new_state, attempt)
+    return {**run_output(run), "attempt": run.attempt}
 
 
 @blueprint.route("/<run_uuid>/cancel", methods=["POST"])
@@ -212,7 +239,7 @@ def cancel_run(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     run = find_run(pipeline_uuid, run_uuid)
-    return run_output(services.change_state(run, RunState.CANCELLED.value))
+    return run_output(services.change_state(run, RunState.CANCELLED.value, from_worker=False))
 
 
 @blueprint.route("/<run_uuid>/console", methods=["GET"])
@@ -243,7 +270,8 @@ def get_console(pipeline_uuid, run_uuid):
 @blueprint.route("/<run_uuid>/console", methods=["PUT"])
 @worker_only
 def replace_console(pipeline_uuid, run_uuid):
-    """Replace a run's console output (worker); 409 once the run has ended.
+    """Replace a run's console output (worker); 409 once the run has ended
+    (or the attempt named is over).
     ---
     operationId: replace_console
     tags: [runs]
@@ -251,6 +279,7 @@ def replace_console(pipeline_uuid, run_uuid):
     parameters:
       - $ref: '#/components/parameters/PipelineUuid'
       - $ref: '#/components/parameters/RunUuid'
+      - $ref: '#/components/parameters/RunAttempt'
     requestBody:
       required: true
       content:
@@ -270,9 +299,10 @@ def replace_console(pipeline_uuid, run_uuid):
       413: {$ref: '#/components/responses/PayloadTooLarge'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
+    attempt = named_attempt()
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
     console = console_replace.load(json_body())
-    services.replace_console(run, console)
+    services.replace_console(run, console, attempt)
     # What this request stored is the whole console now: no need to read it back.
     return {"std_out": console["std_out"], "std_err": console["std_err"]}
 
@@ -280,7 +310,8 @@ def replace_console(pipeline_uuid, run_uuid):
 @blueprint.route("/<run_uuid>/console", methods=["POST"])
 @worker_only
 def append_console(pipeline_uuid, run_uuid):
-    """Append to a run's console output (worker); 409 once the run has ended.
+    """Append to a run's console output (worker); 409 once the run has ended
+    (or the attempt named is over).
     ---
     operationId: append_console
     tags: [runs]
@@ -288,6 +319,7 @@ def append_console(pipeline_uuid, run_uuid):
     parameters:
       - $ref: '#/components/parameters/PipelineUuid'
       - $ref: '#/components/parameters/RunUuid'
+      - $ref: '#/components/parameters/RunAttempt'
     requestBody:
       required: true
       content:
@@ -304,6 +336,87 @@ def append_console(pipeline_uuid, run_uuid):
       413: {$ref: '#/components/responses/PayloadTooLarge'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
+    attempt = named_attempt()
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
-    services.append_console(run, console_append.load(json_body()))
+    services.append_console(run, console_append.load(json_body()), attempt)
     return "", 204
+
+
+@blueprint.route("/<run_uuid>/heartbeat", methods=["PUT"])
+@worker_only
+def heartbeat(pipeline_uuid, run_uuid):
+    """Tell the API that the worker running this run is alive (worker).
+
+    Workers send it every WORKER_HEARTBEAT_INTERVAL seconds while they have
+    a run; every other report of theirs counts as one too. Recorded only
+    while the run is RUNNING: otherwise nothing changes and the answer's
+    state tells the worker to stop. No request body; an empty JSON object
+    (`{}` with a JSON Content-Type) is accepted too, anything else is a 400.
+    ---
+    operationId: heartbeat
+    tags: [runs]
+    x-permissions: [PIPELINES_WORKER]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+      - $ref: '#/components/parameters/RunUuid'
+      - $ref: '#/components/parameters/RunAttempt'
+    responses:
+      200:
+        description: The run's state and attempt.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Heartbeat'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      409: {$ref: '#/components/responses/Conflict'}
+      413: {$ref: '#/components/responses/PayloadTooLarge'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
+    attempt = named_attempt()
+    run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
+    # No body at all, or one that says what it is and holds `{}`.
+    if request.content_length or request.headers.get("Transfer-Encoding") or request.mimetype:
+        empty_body.load(json_body())
+    state, current = services.heartbeat(run, attempt)
+    return {"state": state, "attempt": current}
+
+
+@recovery_blueprint.route("/recover", methods=["POST"])
+@worker_only
+def recover_runs():
+    """Settle the RUNNING runs whose worker has gone silent (worker).
+
+    A run RUNNING with no sign of life from its worker (a report or a
+    heartbeat) for RUN_HEARTBEAT_TIMEOUT seconds is queued again, as
+    NOT_STARTED, if it has had fewer than RUN_MAX_ATTEMPTS attempts, and
+    FAILED otherwise, with the reason as the last line of its std_err. A
+    run NOT_STARTED whose task was sent RUN_QUEUE_TIMEOUT seconds ago has
+    it sent again (`resent`), in case the task queue lost it; a copy that
+    finds its run taken is dropped. A run whose task could not be sent (the
+    task queue is down) is left as it was for the next pass: `postponed`.
+    The workers' Celery beat calls this every WORKER_RECOVERY_INTERVAL
+    seconds; calling it again, or twice at once, is harmless. No request
+    body.
+    ---
+    operationId: recover_runs
+    tags: [runs]
+    x-permissions: [PIPELINES_WORKER]
+    responses:
+      200:
+        description: What this pass did.
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/RecoveryReport'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
+    report = recovery.recover_runs()
+    return {
+        "requeued": report.requeued,
+        "failed": report.failed,
+        "resent": report.resent,
+        "postponed": report.postponed,
+    }

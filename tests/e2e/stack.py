@@ -8,6 +8,7 @@ transport). Inputs are served by a real HTTP server on loopback.
 import functools
 import http.server
 import os
+import signal
 import threading
 import time
 
@@ -44,11 +45,12 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 class CeleryWorker(LoggedProcess):
     """``celery -A worker worker`` as a deployment runs it, with ``concurrency``
-    pool processes (each runs one run at a time)."""
+    pool processes (each runs one run at a time), named ``name`` if given;
+    ``queues`` (``-Q``) and ``pool`` (``-P``) as Celery takes them."""
 
     grace = 20  # a warm shutdown lets the current run finish
 
-    def __init__(self, env, log_path, concurrency=1):
+    def __init__(self, env, log_path, concurrency=1, name=None, queues=None, pool=None):
         args = [
             executable("celery"),
             "-A",
@@ -57,6 +59,22 @@ class CeleryWorker(LoggedProcess):
             "--loglevel=info",
             f"--concurrency={concurrency}",
         ]
+        if name:  # several workers on one host need names of their own
+            args += ["-n", name]
+        if queues:
+            args += ["-Q", queues]
+        if pool:
+            args += ["-P", pool]
+        super().__init__(args, env, log_path)
+
+
+class CeleryBeat(LoggedProcess):
+    """``celery -A worker beat``: sends the periodic tasks (run recovery,
+    artifact expiry) with the workers' settings, keeping its schedule in
+    ``schedule_path``."""
+
+    def __init__(self, env, log_path, schedule_path):
+        args = [executable("celery"), "-A", "worker", "beat", "--loglevel=info", "-s", str(schedule_path)]
         super().__init__(args, env, log_path)
 
 
@@ -67,7 +85,10 @@ class Stack:
     database 14. ``api_workers``/``api_threads`` size gunicorn,
     ``worker_concurrency`` the Celery pool (0: start no worker; see
     ``start_worker``), ``redis_db`` picks the Redis database (emptied first),
-    ``api_settings`` adds to the API's environment.
+    ``api_settings`` adds to the API's environment, ``broker_url`` replaces
+    the machine's Redis with one of the caller's (used as it is, not emptied),
+    ``worker_queues`` gives the worker ``-Q`` (default: every queue, runs and
+    callbacks; see ``start_callback_worker``).
     """
 
     def __init__(
@@ -79,24 +100,31 @@ class Stack:
         worker_concurrency=1,
         redis_db=E2E_REDIS_DB,
         api_settings=None,
+        broker_url=None,
+        worker_queues=None,
         **worker_settings,
     ):
         self.folder = folder
+        self.worker_queues = worker_queues
+        self.callback_worker = None
         self.embedded = embedded
         self.api_settings = {key: str(value) for key, value in (api_settings or {}).items()}
         self.database_url = None
         self.broker_url = None
         self.worker = None
+        self.beat = None
+        self.worker_kills = 0
+        self.api_starts = 1
         self._stoppers = []
         try:
-            self._start(api_workers, api_threads, redis_db, worker_settings)
+            self._start(api_workers, api_threads, redis_db, worker_settings, broker_url)
             if worker_concurrency:
                 self.start_worker(worker_concurrency)
         except BaseException:
             self.close()
             raise
 
-    def _start(self, api_workers, api_threads, redis_db, worker_settings):
+    def _start(self, api_workers, api_threads, redis_db, worker_settings, broker_url=None):
         settings = {}
         if self.embedded:
             # No database or broker settings at all: what ./bin/serve uses.
@@ -105,8 +133,11 @@ class Stack:
         else:
             self.database_url = create_postgres_database()
             self._stoppers.append(lambda: drop_postgres_database(self.database_url))
-            self.broker_url = require_redis().rsplit("/", 1)[0] + f"/{redis_db}"
-            redis.Redis.from_url(self.broker_url).flushdb()
+            if broker_url:
+                self.broker_url = broker_url
+            else:
+                self.broker_url = require_redis().rsplit("/", 1)[0] + f"/{redis_db}"
+                redis.Redis.from_url(self.broker_url).flushdb()
             settings = {"SQLALCHEMY_DATABASE_URI": self.database_url, "CELERY_BROKER_URL": self.broker_url}
             env = command_env(self.folder, **settings)
         env.update(self.api_settings)  # e.g. BLOB_API_SERVER for the API
@@ -137,8 +168,25 @@ class Stack:
     def start_worker(self, concurrency=1):
         """Start the Celery worker (after ``stop_worker``, a fresh one)."""
         assert self.worker is None, "a worker is running already"
-        self.worker = CeleryWorker(self.worker_env, self.folder / "worker.log", concurrency)
+        self.worker = CeleryWorker(
+            self.worker_env, self.folder / "worker.log", concurrency, queues=self.worker_queues
+        )
         self._stoppers.append(self.stop_worker)
+
+    def start_callback_worker(self, concurrency=4):
+        """A second worker for the ``callbacks`` queue alone, on Celery's thread
+        pool, as docs/worker.md suggests (start the first with
+        ``worker_queues="celery"`` for callbacks to reach this one only)."""
+        assert self.callback_worker is None, "a callback worker is running already"
+        self.callback_worker = CeleryWorker(
+            self.worker_env,
+            self.folder / "callback-worker.log",
+            concurrency,
+            name="callbacks@%h",
+            queues="callbacks",
+            pool="threads",
+        )
+        self._stoppers.append(self.callback_worker.stop)
 
     def stop_worker(self):
         if self.stop_worker in self._stoppers:
@@ -146,6 +194,59 @@ class Stack:
         if self.worker is not None:
             worker, self.worker = self.worker, None
             worker.stop()
+
+    def kill_worker(self):
+        """SIGKILL the worker's whole process group (main process and pool
+        children), as when its host dies; ``start_worker`` starts a new one.
+        Its log is kept as ``worker-killed-N.log``."""
+        worker, self.worker = self.worker, None
+        self._stoppers.remove(self.stop_worker)
+        os.killpg(worker.process.pid, signal.SIGKILL)
+        worker.process.wait(timeout=30)
+        worker.log.close()
+        self.worker_kills += 1
+        os.replace(worker.log.name, self.folder / f"worker-killed-{self.worker_kills}.log")
+
+    def start_beat(self):
+        """Start ``celery -A worker beat`` (the workers' settings: e.g.
+        WORKER_RECOVERY_INTERVAL); ``close()`` stops it."""
+        assert self.beat is None, "beat is running already"
+        self.beat = CeleryBeat(self.worker_env, self.folder / "beat.log", self.folder / "beat-schedule")
+        self._stoppers.append(self.beat.stop)
+
+    def gridlabd_processes(self):
+        """Pids of this stack's GridLAB-D processes: those working in a folder
+        under its workers' TMPDIR (other stacks may run on the machine)."""
+        work = str(self.work_folder.resolve())
+        found = []
+        for pid in gridlabd_processes():
+            try:
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+            except OSError:
+                continue
+            if cwd.startswith(work + os.sep):
+                found.append(pid)
+        return found
+
+    def stop_api(self):
+        """Stop gunicorn (SIGTERM: requests in progress are answered first)."""
+        self.api.stop()
+
+    def start_api(self):
+        """Start gunicorn again, as before and on the same port, so the URL
+        the worker and the clients have still reaches it."""
+        old = self.api
+        assert old.process.poll() is not None, "the API is running"
+        self.api_starts += 1
+        log_path = self.folder / f"gunicorn-{self.api_starts}.log"
+        self.api = Gunicorn(self.env, log_path, workers=old.workers, threads=old.threads, port=old.port)
+        self._stoppers[self._stoppers.index(old.stop)] = self.api.stop
+
+    def restart_api(self, down_seconds):
+        """The API gone for ``down_seconds``, then back on the same URL."""
+        self.stop_api()
+        time.sleep(down_seconds)
+        self.start_api()
 
     @staticmethod
     def _key(env, permission):
@@ -172,10 +273,13 @@ class Stack:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def start_run(self, pipeline, inputs):
+    def start_run(self, pipeline, inputs, callback_url=None):
+        body = {"inputs": inputs}
+        if callback_url:
+            body["callback_url"] = callback_url
         response = requests.post(
             f"{self.url}/v1/pipelines/{pipeline['uuid']}/runs",
-            json={"inputs": inputs},
+            json=body,
             headers=self.client,
             timeout=10,
         )

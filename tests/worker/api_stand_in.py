@@ -1,8 +1,8 @@
 """A stand-in for the Workflow API's worker endpoints, for the worker's tests.
 
 It is NOT the API: a small real HTTP server (on loopback) that keeps runs
-in memory, applies the run state machine and the console and artifact rules
-of docs/api.md, and records every call, so the worker can be tested over
+in memory, applies the run state machine, the attempt header and the
+console and artifact rules of docs/api.md, and records every call, so the worker can be tested over
 real HTTP without the database. The end-to-end tests against the real API
 live elsewhere.
 """
@@ -20,15 +20,18 @@ ALLOWED = {
     "NOT_STARTED": {"RUNNING", "CANCELLED"},
     "RUNNING": {"COMPLETED", "FAILED", "CANCELLED"},
 }
-RUN_PATH = re.compile(r"^/v1/pipelines/(\w+)/runs/(\w+)/(state|console|artifacts)$")
+RUN_PATH = re.compile(r"^/v1/pipelines/(\w+)/runs/(\w+)/(state|console|artifacts|heartbeat)$")
+ATTEMPT_HEADER = "Workflow-Run-Attempt"
 
 
 class StandInRun:
-    def __init__(self, state):
+    def __init__(self, state, attempt=0):
         self.states = [state]
+        self.attempt = attempt  # one more at each change to RUNNING
         self.std_out = []
         self.std_err = []
         self.artifacts = []  # (name, bytes)
+        self.heartbeats = []  # times of the heartbeats recorded
 
     @property
     def state(self):
@@ -45,19 +48,24 @@ class StandInApi(LoopbackServer):
     def __init__(self, token="worker-key", port=0):
         self.token = token
         self.runs = {}
-        self.calls = []  # (time, method, path, status)
+        self.calls = []  # (time, method, path, status, Workflow-Run-Attempt header or None)
         self.failures = []  # statuses to answer the next requests with
         self.lock = threading.Lock()
         self.url = self.serve(self.handler_class(), port)
 
-    def add_run(self, pipeline_uuid, run_uuid, state="NOT_STARTED"):
-        self.runs[(pipeline_uuid, run_uuid)] = StandInRun(state)
+    def add_run(self, pipeline_uuid, run_uuid, state="NOT_STARTED", attempt=0):
+        self.runs[(pipeline_uuid, run_uuid)] = StandInRun(state, attempt)
         return self.runs[(pipeline_uuid, run_uuid)]
 
     def cancel(self, pipeline_uuid, run_uuid):
         """What a client's POST .../cancel does."""
         with self.lock:
             self.runs[(pipeline_uuid, run_uuid)].states.append("CANCELLED")
+
+    def requeue(self, pipeline_uuid, run_uuid):
+        """What the API's recovery sweep does to a run whose worker went silent."""
+        with self.lock:
+            self.runs[(pipeline_uuid, run_uuid)].states.append("NOT_STARTED")
 
     def fail_next(self, count, status=503):
         with self.lock:
@@ -95,7 +103,8 @@ class StandInApi(LoopbackServer):
                 self.end_headers()
                 self.wfile.write(data)
                 path = urlsplit(self.path).path
-                stand_in.calls.append((time.monotonic(), self.command, path, status))
+                attempt = self.headers.get(ATTEMPT_HEADER)
+                stand_in.calls.append((time.monotonic(), self.command, path, status, attempt))
 
             def handle_any(self):
                 body = self.body()
@@ -112,6 +121,9 @@ class StandInApi(LoopbackServer):
                     return self.route(match[3], run, body, parse_qs(url.query))
 
             def route(self, endpoint, run, body, query):
+                named = self.headers.get(ATTEMPT_HEADER)
+                if named is not None and (int(named) != run.attempt or run.state == "NOT_STARTED"):
+                    return self.reply(409, {"message": "the run was handed to another attempt"})
                 if endpoint == "state" and self.command == "GET":
                     return self.reply(200, {"state": run.state})
                 if endpoint == "state" and self.command == "PUT":
@@ -119,7 +131,13 @@ class StandInApi(LoopbackServer):
                     if wanted not in ALLOWED.get(run.state, ()):
                         return self.reply(409, {"message": f"{run.state} -> {wanted}"})
                     run.states.append(wanted)
-                    return self.reply(200, {"state": wanted})
+                    if wanted == "RUNNING":
+                        run.attempt += 1
+                    return self.reply(200, {"state": wanted, "attempt": run.attempt})
+                if endpoint == "heartbeat" and self.command == "PUT":
+                    if run.state == "RUNNING":
+                        run.heartbeats.append(time.monotonic())
+                    return self.reply(200, {"state": run.state, "attempt": run.attempt})
                 if endpoint == "console" and self.command == "GET":
                     return self.reply(200, run.console)
                 if endpoint == "console" and self.command in ("PUT", "POST"):

@@ -26,13 +26,13 @@ def test_beat_sends_the_expiry_every_interval(monkeypatch, setting, seconds):
     else:
         monkeypatch.setenv("WORKER_ARTIFACT_EXPIRY_INTERVAL", setting)
     schedule = make_celery().conf.beat_schedule
-    assert schedule == {"expire-artifacts": {"task": "expire_artifacts", "schedule": seconds}}
+    assert schedule["expire-artifacts"] == {"task": "expire_artifacts", "schedule": seconds}
 
 
-def test_an_interval_of_zero_schedules_nothing(monkeypatch):
+def test_an_interval_of_zero_schedules_no_expiry(monkeypatch):
     monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
     monkeypatch.setenv("WORKER_ARTIFACT_EXPIRY_INTERVAL", "0")
-    assert make_celery().conf.beat_schedule == {}
+    assert "expire-artifacts" not in make_celery().conf.beat_schedule
 
 
 class ExpiryEndpoint(BaseHTTPRequestHandler):

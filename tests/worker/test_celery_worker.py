@@ -16,8 +16,6 @@ import uuid
 import pytest
 from celery import Celery
 
-from worker.reports import RESTART_NOTE
-
 from .callback_receiver import CallbackReceiver
 from .conftest import IEEE4, ROOT, processes_in
 
@@ -148,19 +146,24 @@ def test_worker_runs_a_pipeline_and_delivers_callbacks(celery_worker, api, file_
     assert receiver.bodies == [{"pipeline_run_uuid": run_uuid, "state": "RUNNING"}] * 2
 
 
-def test_a_run_whose_worker_process_dies_is_run_again(celery_worker, api, file_server):
+def test_a_task_given_back_by_a_dead_worker_process_is_dropped_and_the_sweeps_runs(
+    celery_worker, api, file_server
+):
+    """The pool process running a simulation is killed: the simulation dies
+    with it and Celery gives the task back (acks_late, reject_on_worker_lost),
+    but the run is still RUNNING under the lost attempt, so that task is
+    refused and dropped. The task the API's recovery sweep sends after
+    handing the run back to the queue runs it again, as attempt 2."""
     send, work = celery_worker
     served, url = file_server
     shutil.copy(IEEE4, served / "model.glm")
     run_uuid = uuid.uuid4().hex
     stand_in_run = api.add_run("c" * 32, run_uuid)
-
-    send(
-        "execute_pipeline",
-        **execute_kwargs(
-            run_uuid, [{"name": "model.glm", "url": f"{url}/model.glm"}], ["-D", "REALTIME_SECONDS=1"]
-        ),
+    task = execute_kwargs(
+        run_uuid, [{"name": "model.glm", "url": f"{url}/model.glm"}], ["-D", "REALTIME_SECONDS=1"]
     )
+
+    send("execute_pipeline", **task)
     wait_for(lambda: "Processing" in stand_in_run.console["std_out"], 60, "the simulation to start")
     [simulation] = processes_in(work)
     with open(f"/proc/{simulation}/stat") as stat:
@@ -168,6 +171,13 @@ def test_a_run_whose_worker_process_dies_is_run_again(celery_worker, api, file_s
     os.kill(pool_process, signal.SIGKILL)
 
     wait_for(lambda: not os.path.exists(f"/proc/{simulation}"), 5, "the orphaned simulation to die")
+    refused = lambda: [call for call in api.calls_to("PUT", "/state") if call[3] == 409]  # noqa: E731
+    wait_for(refused, 30, "the task given back to be refused")
+    assert stand_in_run.states == ["NOT_STARTED", "RUNNING"] and stand_in_run.attempt == 1
+
+    api.requeue("c" * 32, run_uuid)  # what the sweep does, then it sends the task again
+    send("execute_pipeline", **task)
     wait_for(lambda: stand_in_run.state == "COMPLETED", 60, "the second attempt to complete")
-    assert stand_in_run.states == ["NOT_STARTED", "RUNNING", "COMPLETED"]
-    assert stand_in_run.console["std_err"].startswith(RESTART_NOTE)
+    assert stand_in_run.states == ["NOT_STARTED", "RUNNING", "NOT_STARTED", "RUNNING", "COMPLETED"]
+    assert stand_in_run.attempt == 2
+    assert len(refused()) == 1

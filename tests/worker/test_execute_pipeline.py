@@ -5,11 +5,11 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 import worker.api_client
-from worker.reports import RESTART_NOTE
 from worker.tasks import execute_pipeline
 
 from .conftest import IEEE4, processes_in
@@ -211,19 +211,108 @@ def test_a_run_cancelled_before_it_starts_is_left_alone(api, serve_model, work_r
     assert run(inputs=serve_model()) is None
 
     assert stand_in_run.states == ["CANCELLED"]
-    assert [(call[1], call[3]) for call in api.calls] == [("PUT", 409), ("GET", 200)]
+    assert [(call[1], call[3]) for call in api.calls] == [("PUT", 409)]
 
 
-def test_a_run_left_running_by_a_lost_worker_is_run_again(api, serve_model, work_root):
-    stand_in_run = api.add_run(P, R, state="RUNNING")
-    stand_in_run.std_out.append("half of an earlier attempt\n")
+def test_a_task_for_a_run_already_running_elsewhere_does_nothing(api, serve_model, work_root):
+    """A duplicate task, or one the broker gave back after its worker was
+    lost: whether the run runs again is the API's recovery sweep's call."""
+    stand_in_run = api.add_run(P, R, state="RUNNING", attempt=1)
+    stand_in_run.std_out.append("output of the attempt that has the run\n")
+
+    assert run(inputs=serve_model()) is None
+
+    assert stand_in_run.states == ["RUNNING"] and stand_in_run.attempt == 1
+    assert stand_in_run.console["std_out"] == "output of the attempt that has the run\n"
+    assert [(call[1], call[3]) for call in api.calls] == [("PUT", 409)]
+    assert list(work_root.iterdir()) == []
+
+
+def test_every_call_after_running_names_the_attempt(api, serve_model, work_root):
+    # Queued again by the recovery sweep after a first attempt was lost.
+    stand_in_run = api.add_run(P, R, attempt=1)
 
     assert run(inputs=serve_model()) == "COMPLETED"
 
-    assert stand_in_run.states == ["RUNNING", "COMPLETED"]
-    assert stand_in_run.console["std_err"].startswith(RESTART_NOTE)
-    assert "earlier attempt" not in stand_in_run.console["std_out"]
-    assert len(stand_in_run.artifacts) == 2
+    assert stand_in_run.attempt == 2
+    first, *later = api.calls
+    assert first[1:] == ("PUT", f"/v1/pipelines/{P}/runs/{R}/state", 200, None)
+    assert {call[1] for call in later} >= {"GET", "POST", "PUT"}  # polls, console, artifacts, state
+    assert [call for call in later if call[4] != "2"] == []
+
+
+class SlowFile(BaseHTTPRequestHandler):
+    """Serves the IEEE 4-node model after ``delay`` seconds of silence."""
+
+    delay = 1.5
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        time.sleep(self.delay)
+        with open(IEEE4, "rb") as model:
+            body = model.read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_heartbeats_go_on_while_the_worker_has_the_run(api, work_root, monkeypatch):
+    """Through a slow download as through the simulation; none after the end."""
+    monkeypatch.setenv("WORKER_HEARTBEAT_INTERVAL", "0.2")
+    stand_in_run = api.add_run(P, R)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowFile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/model.glm"
+        state = run(inputs=[{"name": "model.glm", "url": url}], arguments=["-D", "REALTIME_SECONDS=1"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    ended = time.monotonic()
+
+    assert state == "COMPLETED"
+    (running,) = [call[0] for call in api.calls_to("PUT", "/state") if call[3] == 200][:1]
+    first_output = api.calls_to("POST", "/console")[0][0]
+    during_download = [t for t in stand_in_run.heartbeats if running < t < first_output]
+    assert len(during_download) >= 3, "the download took 1.5 s: heartbeats every 0.2 s meanwhile"
+    assert len(stand_in_run.heartbeats) >= len(during_download) + 5, "and during the 5 s simulation"
+    assert all(call[4] == "1" for call in api.calls_to("PUT", "/heartbeat"))
+    time.sleep(0.6)
+    assert [t for t in stand_in_run.heartbeats if t > ended] == [], "the heartbeat stopped with the run"
+
+
+def test_an_attempt_given_up_for_lost_stops_and_reports_nothing_more(api, serve_model, work_root):
+    """The API handed the run to another attempt while this one was still
+    going (it had looked dead): gridlabd is stopped, nothing more is sent."""
+    stand_in_run = api.add_run(P, R)
+    handed_over = {}
+
+    def hand_over_once_running():
+        deadline = time.monotonic() + 20
+        while "Processing" not in stand_in_run.console["std_out"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        api.requeue(P, R)  # the recovery sweep
+        with api.lock:  # and another worker takes the run: attempt 2
+            stand_in_run.states.append("RUNNING")
+            stand_in_run.attempt += 1
+        handed_over["time"] = time.monotonic()
+
+    other_side = threading.Thread(target=hand_over_once_running)
+    other_side.start()
+    state = run(inputs=serve_model(), arguments=["-D", "REALTIME_SECONDS=60"])
+    other_side.join()
+
+    assert state == "CANCELLED"
+    assert time.monotonic() - handed_over["time"] < 5
+    assert stand_in_run.states == ["NOT_STARTED", "RUNNING", "NOT_STARTED", "RUNNING"]
+    assert stand_in_run.artifacts == []
+    after = [call for call in api.calls if call[0] > handed_over["time"]]
+    assert after and all(call[3] == 409 and call[4] == "1" for call in after)
+    assert processes_in(work_root) == []
+    assert list(work_root.iterdir()) == []
 
 
 def test_nothing_is_lost_while_the_api_is_briefly_down(api, serve_model, work_root):
