@@ -176,6 +176,59 @@ def bench(
     main(argv, command=" ".join([".venv/bin/invoke bench", *shown]))
 
 
+@task(
+    help={
+        "mode": "soak (SIGKILL workers), broker-loss or api-loss (default soak)",
+        "clients": "concurrent clients creating runs (default 20)",
+        "duration": "seconds of load (default 300)",
+        "kill-every": "soak: seconds between two worker kills (default 60)",
+        "down-at": "broker-loss, api-loss: seconds into the load of the outage (default 20)",
+        "down-for": "broker-loss, api-loss: seconds of outage (default 10 and 30)",
+        "broker-keeps-data": "broker-loss: the private Redis keeps its data across the restart",
+    }
+)
+def faults(
+    c,
+    mode="soak",
+    clients=None,
+    duration=None,
+    kill_every=None,
+    down_at=None,
+    down_for=None,
+    broker_keeps_data=False,
+):
+    """Load and faults on a stack of its own (bench/faults.py); exits 1 if a run was lost or stuck."""
+    from bench.faults import main
+
+    options = {
+        "--clients": clients,
+        "--duration": duration,
+        "--kill-every": kill_every,
+        "--down-at": down_at,
+        "--down-for": down_for,
+    }
+    argv = [
+        mode,
+        *(part for name, value in options.items() if value is not None for part in (name, str(value))),
+    ]
+    argv += ["--broker-keeps-data"] if broker_keeps_data else []
+    sys.exit(main(argv))
+
+
+@task(
+    help={
+        "requests": "generated requests to send, at least (default 2000)",
+        "seed": "schemathesis' seed, to repeat a run (default: random)",
+    }
+)
+def fuzz_api(c, requests=2000, seed=None):
+    """schemathesis against a live API on a stack of its own (bench/api_fuzz.py); exits 1 on any 5xx."""
+    from bench.api_fuzz import main
+
+    argv = ["--requests", str(requests)] + (["--seed", str(seed)] if seed is not None else [])
+    sys.exit(main(argv))
+
+
 @task(help={"cov": "measure coverage", "k": "only tests matching this expression"})
 def test(c, cov=False, k=None):
     """Run the whole test suite."""

@@ -313,6 +313,8 @@ def document(figures, command, args):
         f"database {BENCH_REDIS_DB}, gunicorn (`gunicorn run:app`) with {API_WORKERS} processes of "
         f"{API_THREADS} threads,",
         "Celery workers (`celery -A worker worker`) when the jobs need them.",
+        "Runs under faults (workers killed, broker or API stopped) are in",
+        "[faults.md](faults.md), from `bench/faults.py`.",
         "",
         "## The API under load",
         "",
