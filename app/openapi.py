@@ -459,7 +459,19 @@ RESPONSES = {
             "Content-Range": {"description": "`bytes */SIZE`.", "schema": {"type": "string"}},
         },
     },
+    "UriTooLong": _error_response(
+        "The request line (method, path and query) is over 4,094 bytes: gunicorn refuses it "
+        "before the API sees it (limit_request_line)."
+    ),
+    "HeaderFieldsTooLarge": _error_response(
+        "A header is over 8,190 bytes, or there are over 100 headers: gunicorn refuses the "
+        "request before the API sees it (limit_request_field_size, limit_request_fields)."
+    ),
 }
+
+# gunicorn answers these itself, whatever the path (gunicorn.conf.py makes
+# them JSON errors): every operation lists them.
+SERVER_RESPONSES = {"414": _ref("responses", "UriTooLong"), "431": _ref("responses", "HeaderFieldsTooLarge")}
 
 HEADERS = {
     "ContentDisposition": {
@@ -516,7 +528,20 @@ CONFIG = {
 }
 
 
+class _Swagger(Swagger):
+    """flasgger's document, with the answers gunicorn gives for any operation."""
+
+    def get_apispecs(self, endpoint="apispec_1"):
+        specs = super().get_apispecs(endpoint)
+        for item in specs.get("paths", {}).values():
+            for operation in item.values():
+                if isinstance(operation, dict) and "responses" in operation:
+                    for status, response in SERVER_RESPONSES.items():
+                        operation["responses"].setdefault(status, response)
+        return specs
+
+
 def init_swagger(app):
     app.config.setdefault("SWAGGER", {"title": "Workflow Service", "openapi": "3.0.3", "uiversion": 3})
     # flasgger adds to the template it is given: give each app its own copy.
-    Swagger(app, template=copy.deepcopy(TEMPLATE), config=CONFIG, sanitizer=NO_SANITIZER)
+    _Swagger(app, template=copy.deepcopy(TEMPLATE), config=CONFIG, sanitizer=NO_SANITIZER)
