@@ -269,13 +269,13 @@ def run_worker(c, folder, model="model.glm", argument=None, timeout=None, artifa
 @task
 def style(c):
     """Check formatting (ruff format --check)."""
-    c.run(f"ruff format --check {_sources()}")
+    c.run(f"{sys.executable} -m ruff format --check {_sources()}")
 
 
 @task
 def lint(c):
     """Static checks (ruff)."""
-    c.run(f"ruff check {_sources()}")
+    c.run(f"{sys.executable} -m ruff check {_sources()}")
 
 
 @task(pre=[style, lint, test])
