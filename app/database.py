@@ -5,6 +5,7 @@ from flask import request
 from .extensions import db
 
 READ_METHODS = frozenset({"GET", "HEAD"})
+SESSION_OPTIONS = "-c timezone=UTC -c max_parallel_workers_per_gather=0"
 
 
 def configure_engine(app):
@@ -14,11 +15,17 @@ def configure_engine(app):
     ``datetime.timezone.utc`` instead of a ``zoneinfo`` zone for the
     server's own setting, which makes reading them about twice as fast (a
     listing of 1,000 runs reads 6,000 of them). The instants are the same.
+
+    And no parallel query (docs/adr/0013-no-parallel-query-for-the-api.md):
+    once the run table is a few MB, the planner would list a pipeline's
+    runs with a parallel scan of every run of every pipeline, a cost that
+    grows with the whole history and takes a second core from the other
+    requests, where the (pipeline_id, sequence) index reads only the page.
     """
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         connect_args = dict(options.get("connect_args") or {})
-        connect_args.setdefault("options", "-c timezone=UTC")
+        connect_args.setdefault("options", SESSION_OPTIONS)
         options["connect_args"] = connect_args
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 

@@ -13,12 +13,15 @@ class FakeApp:
         self.config = {"SQLALCHEMY_DATABASE_URI": uri, "SQLALCHEMY_ENGINE_OPTIONS": options or {}}
 
 
-def test_postgresql_sessions_run_in_utc_and_keep_other_options():
+def test_postgresql_sessions_run_in_utc_without_parallel_query_and_keep_other_options():
     app = FakeApp("postgresql://db/workflow", {"pool_size": 3, "connect_args": {"connect_timeout": 5}})
     configure_engine(app)
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {
         "pool_size": 3,
-        "connect_args": {"connect_timeout": 5, "options": "-c timezone=UTC"},
+        "connect_args": {
+            "connect_timeout": 5,
+            "options": "-c timezone=UTC -c max_parallel_workers_per_gather=0",
+        },
     }
 
 
