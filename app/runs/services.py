@@ -181,14 +181,29 @@ def _claim(run_id, heartbeat_at=None):
     is written if given (a worker's report is a sign of life); otherwise
     the state is written as it is.
     """
-    table = Run.__table__
-    values = {"heartbeat_at": heartbeat_at} if heartbeat_at is not None else {"state": table.c.state}
-    return db.session.execute(
-        db.update(table)
-        .where(table.c.id == run_id)
-        .values(**values)
-        .returning(table.c.state, table.c.attempt)
-    ).one()
+    connection = db.session.connection()
+    if heartbeat_at is None:
+        return connection.execute(_CLAIM, {"run_id": run_id}).one()
+    return connection.execute(_CLAIM_WITH_HEARTBEAT, {"run_id": run_id, "now": heartbeat_at}).one()
+
+
+# Built once: a worker's every report runs one of them.
+_RUNS = Run.__table__
+_CLAIM = (
+    db.update(_RUNS)
+    .where(_RUNS.c.id == db.bindparam("run_id"))
+    .values(state=_RUNS.c.state)
+    .returning(_RUNS.c.state, _RUNS.c.attempt)
+)
+_CLAIM_WITH_HEARTBEAT = (
+    db.update(_RUNS)
+    .where(_RUNS.c.id == db.bindparam("run_id"))
+    .values(heartbeat_at=db.bindparam("now"))
+    .returning(_RUNS.c.state, _RUNS.c.attempt)
+)
+_CHUNKS = ConsoleChunk.__table__
+_DELETE_CHUNKS = db.delete(_CHUNKS).where(_CHUNKS.c.run_id == db.bindparam("run_id"))
+_INSERT_CHUNKS = db.insert(_CHUNKS)
 
 
 def _refuse(error):
@@ -279,18 +294,28 @@ def _claim_console(run, attempt):
         _refuse(Conflict(f"The run is {claimed.state}; its console can no longer change."))
 
 
-def _chunks(run, console):
-    return [ConsoleChunk(run_id=run.id, stream=stream, text=text) for stream, text in console.items() if text]
+def _add_chunks(connection, run, console):
+    """Insert the console's non-empty streams as chunks, with plain rows:
+    the ORM's unit of work costs more than the insert on this hot path."""
+    now = utcnow()
+    rows = [
+        {"run_id": run.id, "stream": stream, "text": text, "created_at": now}
+        for stream, text in console.items()
+        if text
+    ]
+    if rows:
+        connection.execute(_INSERT_CHUNKS, rows)
 
 
 def replace_console(run, console, attempt=None):
     _claim_console(run, attempt)
-    db.session.execute(db.delete(ConsoleChunk).where(ConsoleChunk.run_id == run.id))
-    db.session.add_all(_chunks(run, console))
+    connection = db.session.connection()
+    connection.execute(_DELETE_CHUNKS, {"run_id": run.id})
+    _add_chunks(connection, run, console)
     db.session.commit()
 
 
 def append_console(run, console, attempt=None):
     _claim_console(run, attempt)
-    db.session.add_all(_chunks(run, console))
+    _add_chunks(db.session.connection(), run, console)
     db.session.commit()
