@@ -414,6 +414,12 @@ def document(figures, command, args):
         "  sessions run in UTC, which makes the driver read times about twice as fast.",
         "- Replacing the console deletes the old chunks and inserts the new ones; the",
         "  answer is what was written, not read back.",
+        "- A finished run's JSON is stored when it ends, so a listing copies it instead",
+        "  of building it ([ADR 12](adr/0012-stored-json-of-finished-runs.md)).",
+        "- The API's PostgreSQL sessions run without parallel query: on a large run",
+        "  table the planner would scan every run of every pipeline with a second",
+        "  process instead of reading the page through the pipeline's index",
+        "  ([ADR 13](adr/0013-no-parallel-query-for-the-api.md)).",
         "- gunicorn gives each worker process a socket of its own (`reuse_port` in",
         "  `gunicorn.conf.py`): without it one process took every keep-alive connection",
         "  of a burst while the other idled.",
@@ -422,6 +428,7 @@ def document(figures, command, args):
         "a run, replacing a console, creating and listing runs at 1 and at 500 runs);",
         "`tests/test_run_output.py` checks that the plain functions make what",
         "`RunSchema` and `ArtifactSchema` declare, and that PostgreSQL's JSON is the same.",
+        "`tests/test_listing_plan.py` checks that plan on a run table of about 20 MB.",
     ]
     return "\n".join(parts) + "\n"
 
