@@ -96,15 +96,17 @@ class StandInApi(LoopbackServer):
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
             def reply(self, status, payload=None):
+                # Recorded before the answer goes out: a test that has its
+                # answer must find the call in ``calls``.
+                path = urlsplit(self.path).path
+                attempt = self.headers.get(ATTEMPT_HEADER)
+                stand_in.calls.append((time.monotonic(), self.command, path, status, attempt))
                 data = json.dumps(payload if payload is not None else {}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
-                path = urlsplit(self.path).path
-                attempt = self.headers.get(ATTEMPT_HEADER)
-                stand_in.calls.append((time.monotonic(), self.command, path, status, attempt))
 
             def handle_any(self):
                 body = self.body()
