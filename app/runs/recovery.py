@@ -157,13 +157,7 @@ def _requeue(run, cutoff, now, max_attempts):
     )
     if not _settle(run, cutoff, now, RunState.NOT_STARTED.value, note, heartbeat_at=now):
         return 0
-    try:
-        broker.send(EXECUTE_PIPELINE, **task_arguments(run.pipeline, run))
-    except ServiceUnavailable:
-        db.session.rollback()
-        log.warning("run %s not queued again: the task queue is unavailable", run.uuid)
-        raise
-    db.session.commit()
+    _send_task_then_commit(run)
     log.info("run %s queued again after %s s without a sign of life", run.uuid, silence)
     run.state = RunState.NOT_STARTED.value
     notify_callback(run)
@@ -208,16 +202,23 @@ def _resend(run, cutoff, now):
     if changed != 1:
         db.session.rollback()
         return 0
-    try:
-        broker.send(EXECUTE_PIPELINE, **task_arguments(run.pipeline, run))
-    except ServiceUnavailable:
-        db.session.rollback()
-        log.warning("task of run %s not sent again: the task queue is unavailable", run.uuid)
-        raise
-    db.session.commit()
+    _send_task_then_commit(run)
     log.info(
         "task of run %s sent again: not started since %s",
         run.uuid,
         _as_utc(run.heartbeat_at or run.created_at),
     )
     return 1
+
+
+def _send_task_then_commit(run):
+    """Send the run's ``execute_pipeline`` task, then commit what the sweep
+    changed; if the task queue refuses it, roll back and raise
+    ServiceUnavailable, so nothing of the run changes."""
+    try:
+        broker.send(EXECUTE_PIPELINE, **task_arguments(run.pipeline, run))
+    except ServiceUnavailable:
+        db.session.rollback()
+        log.warning("task of run %s not sent: the task queue is unavailable", run.uuid)
+        raise
+    db.session.commit()
