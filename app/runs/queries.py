@@ -136,10 +136,16 @@ def silent_since(cutoff):
 def silent_runs(cutoff, after_id=0, limit=100):
     """RUNNING runs silent since ``cutoff``, by id, the first ``limit`` after
     ``after_id``; each with its pipeline (deleted or not: its runs still run)."""
+    return _runs_by_id(RunState.RUNNING, silent_since(cutoff), after_id, limit)
+
+
+def _runs_by_id(state, condition, after_id, limit):
+    """The sweep's batches: runs in ``state`` meeting ``condition``, by id,
+    the first ``limit`` after ``after_id``."""
     return (
         db.session.execute(
             db.select(Run)
-            .where(Run.state == RunState.RUNNING.value, silent_since(cutoff), Run.id > after_id)
+            .where(Run.state == state.value, condition, Run.id > after_id)
             .order_by(Run.id)
             .limit(limit)
         )
@@ -160,16 +166,7 @@ def waiting_since(cutoff):
 def waiting_runs(cutoff, after_id=0, limit=100):
     """NOT_STARTED runs whose task was last sent before ``cutoff``, by id,
     the first ``limit`` after ``after_id``; each with its pipeline."""
-    return (
-        db.session.execute(
-            db.select(Run)
-            .where(Run.state == RunState.NOT_STARTED.value, waiting_since(cutoff), Run.id > after_id)
-            .order_by(Run.id)
-            .limit(limit)
-        )
-        .scalars()
-        .all()
-    )
+    return _runs_by_id(RunState.NOT_STARTED, waiting_since(cutoff), after_id, limit)
 
 
 def std_err_at_line_start(run_id):

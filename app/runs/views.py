@@ -4,6 +4,8 @@ The OpenAPI description of each endpoint is the YAML after ``---`` in its
 docstring; the shared pieces it refers to are in ``app/openapi.py``.
 """
 
+import dataclasses
+
 from flask import Blueprint, current_app, request
 
 from ..errors import ApiError
@@ -413,10 +415,4 @@ def recover_runs():
       403: {$ref: '#/components/responses/Forbidden'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
-    report = recovery.recover_runs()
-    return {
-        "requeued": report.requeued,
-        "failed": report.failed,
-        "resent": report.resent,
-        "postponed": report.postponed,
-    }
+    return dataclasses.asdict(recovery.recover_runs())
