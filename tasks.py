@@ -229,15 +229,60 @@ def fuzz_api(c, requests=2000, seed=None):
     sys.exit(main(argv))
 
 
-@task(help={"cov": "measure coverage", "k": "only tests matching this expression"})
-def test(c, cov=False, k=None):
-    """Run the whole test suite."""
-    args = [sys.executable, "-m", "pytest"]
+# pytest-xdist processes for the tests other than the fault tests, and for the
+# fault tests, chosen on a 2-core machine: the tests mostly wait on
+# subprocesses (README, Tests).
+TEST_PROCESSES = 3
+FAULT_TEST_PROCESSES = 2
+
+
+@task(
+    help={
+        "cov": "measure coverage (the two parts then run one after the other)",
+        "k": "only tests matching this expression",
+        "processes": f"processes for the tests other than the fault tests (default {TEST_PROCESSES})",
+        "fault-processes": f"processes for the fault tests (default {FAULT_TEST_PROCESSES})",
+    }
+)
+def test(c, cov=False, k=None, processes=TEST_PROCESSES, fault_processes=FAULT_TEST_PROCESSES):
+    """Run the whole test suite: the fault tests (-m faults) in a pytest process of
+    their own, beside the others spread over several processes; fails if either fails."""
+    import subprocess
+    import tempfile
+
+    pytest = [sys.executable, "-m", "pytest"] + (["-k", k] if k else [])
+
+    def spread(count):
+        return ["-n", str(count)] if int(count) > 1 else []
+
+    rest = pytest + ["-m", "not faults"] + spread(processes)
+    faults = pytest + ["-m", "faults"] + spread(fault_processes)
     if cov:
-        args += ["--cov=app", "--cov=roles", "--cov=worker", "--cov-report=term-missing"]
-    if k:
-        args += ["-k", repr(k)]
-    c.run(" ".join(args), pty=False)
+        measure = ["--cov=app", "--cov=roles", "--cov=worker"]
+        codes = [
+            subprocess.call(rest + measure + ["--cov-report="]),
+            subprocess.call(faults + measure + ["--cov-append", "--cov-report=term-missing"]),
+        ]
+    else:
+        # Side by side: the fault tests take about as long as all the others together.
+        with tempfile.TemporaryFile("w+") as log:
+            beside = subprocess.Popen(faults, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                codes = [subprocess.call(rest)]
+                codes.append(beside.wait())
+            finally:
+                if beside.poll() is None:
+                    beside.send_signal(2)  # SIGINT: pytest tears its stacks down
+                    beside.wait()
+            log.seek(0)
+            print(f"\n==== the fault tests, beside the others: {' '.join(faults[1:])} ====", flush=True)
+            sys.stdout.write(log.read())
+    # 5: no test matched (-k) in that part; the other part's code decides.
+    if codes.count(5) < len(codes):
+        codes = [0 if code == 5 else code for code in codes]
+    failed = [code for code in codes if code]
+    if failed:
+        sys.exit(failed[0] if failed[0] > 0 else 1)
 
 
 @task(help={"port": "port of the API (default 5000)", "host": "address to listen on"})

@@ -14,9 +14,21 @@ from app.permissions import WorkflowPermissions  # noqa: E402
 from roles.services import create_application_key, revoke_application  # noqa: E402
 
 from .blob import StoredFiles, blob_settings, start_blob_server  # noqa: E402
-from .services import create_postgres_database, drop_postgres_database  # noqa: E402
+from .services import create_postgres_database, drop_postgres_database, use_private_redis  # noqa: E402
 
 DATABASES = ["postgresql", "sqlite"]
+
+
+def pytest_configure(config):
+    """Each test process gets a Redis of its own (tests/services.py), unless
+    TEST_REDIS_URL names one: then it is shared, so one test process only."""
+    if not os.environ.get("TEST_REDIS_URL"):
+        use_private_redis()
+    elif (getattr(config.option, "numprocesses", None) or 0) not in (0, 1):
+        raise pytest.UsageError(
+            "TEST_REDIS_URL is set: its Redis would be shared by the parallel test processes."
+            " Unset it (each process then starts a redis-server of its own), or run without -n."
+        )
 
 
 @pytest.fixture(scope="session")

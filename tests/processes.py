@@ -7,6 +7,7 @@ uploads) out of the work tree.
 """
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -78,11 +79,43 @@ def flask_db(env, *args, **kwargs):
     return run_command([executable("flask"), "db", *args], env, **kwargs)
 
 
+# Each test process picks its ports from a block of its own, below the
+# kernel's ephemeral range (32768 and up on Linux), so that no two pytest-xdist
+# workers are handed the same port, and no outgoing connection takes one
+# between the moment it is chosen and the moment a server binds it (or while
+# a server the test stopped is down). Worker gwN has block N + 1; a serial run
+# (and the benchmarks) block 0.
+FIRST_PORT = 20000
+PORTS_PER_PROCESS = 1000
+PORT_BLOCKS = 12
+_ports_given = set()
+_random = random.Random()  # its own: a test that seeds `random` does not change it
+
+
+def port_block():
+    """``(first, last + 1)``: the ports this process may hand out."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    block = int(worker[2:]) + 1 if worker.startswith("gw") else 0
+    first = FIRST_PORT + (block % PORT_BLOCKS) * PORTS_PER_PROCESS
+    return first, first + PORTS_PER_PROCESS
+
+
 def free_port():
-    """A port nothing listens on now (and so, for a moment, a closed one)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port of this process's block that nothing listens on now (and so, for
+    a moment, a closed one), never the same twice."""
+    first, end = port_block()
+    for _ in range(10 * PORTS_PER_PROCESS):
+        port = _random.randrange(first, end)
+        if port in _ports_given:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise AssertionError(f"no free port left in {first}-{end - 1}")
 
 
 def children(pid):

@@ -3,16 +3,33 @@
 Locally a test that needs PostgreSQL or Redis is skipped with the reason
 when the service is not there; with REQUIRE_SERVICES=1 (as CI sets it) the
 same test fails instead, so a missing service can never pass as green.
+
+Under pytest each test process (each pytest-xdist worker) has a Redis of its
+own: a private ``redis-server`` on a free port, started when a test first
+asks for Redis (``use_private_redis``, called by tests/conftest.py). The
+database numbers the tests pick (13 here, 14 for the end-to-end stacks, ...)
+are then numbers on that server, so no two test processes, and no benchmark
+or other checkout's suite on the machine, ever share one. With
+TEST_REDIS_URL set, that server is used instead, as it is (one test process
+only). Outside pytest (the benchmarks) Redis is the machine's, on 6379.
 """
 
 import os
 import socket
+import tempfile
 import uuid
 
 import pytest
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+TESTS_REDIS_DB = 13
+_private_redis = {"wanted": False, "server": None, "error": None}
+
+
+def worker_id():
+    """This test process's pytest-xdist name (``gw0``, ``gw1``, ...), or ``main``."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def services_required():
@@ -39,7 +56,7 @@ def create_postgres_database():
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"workflow_test_{uuid.uuid4().hex[:12]}"
+    name = f"workflow_test_{worker_id()}_{uuid.uuid4().hex[:12]}"
     try:
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
@@ -60,12 +77,47 @@ def drop_postgres_database(url):
     engine.dispose()
 
 
-def require_redis():
-    """The test Redis URL, after checking the server answers."""
+def use_private_redis():
+    """From now on this process's tests use a redis-server of their own,
+    started on first use and stopped when the process exits."""
+    _private_redis["wanted"] = True
+
+
+def _start_private_redis():
+    import atexit
+    import shutil
+
+    from .processes import RedisServer
+
+    folder = tempfile.mkdtemp(prefix=f"workflow-test-redis-{worker_id()}-")
+    atexit.register(shutil.rmtree, folder, True)  # after the server's stop (atexit runs them in reverse)
+    try:
+        server = RedisServer(folder)
+    except (FileNotFoundError, AssertionError) as error:
+        _private_redis["error"] = f"a private redis-server could not be started: {error}"
+        return
+    atexit.register(server.stop)
+    _private_redis["server"] = server
+
+
+def redis_url(db=TESTS_REDIS_DB):
+    """The URL of database ``db`` on the tests' Redis, without checking it answers."""
+    server = _private_redis["server"]
+    base = server.url if server is not None else REDIS_URL
+    return base.rsplit("/", 1)[0] + f"/{db}"
+
+
+def require_redis(db=TESTS_REDIS_DB):
+    """The URL of database ``db`` on the tests' Redis, after checking the server answers."""
     import redis
 
+    if _private_redis["wanted"] and _private_redis["server"] is None and _private_redis["error"] is None:
+        _start_private_redis()
+    if _private_redis["error"]:
+        unavailable(f"{_private_redis['error']} (install redis-server, or set TEST_REDIS_URL)")
+    url = redis_url(db)
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except redis.exceptions.RedisError as error:
-        unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
-    return REDIS_URL
+        unavailable(f"Redis is not reachable at {url}: {error}")
+    return url

@@ -136,7 +136,7 @@ class Stack:
             if broker_url:
                 self.broker_url = broker_url
             else:
-                self.broker_url = require_redis().rsplit("/", 1)[0] + f"/{redis_db}"
+                self.broker_url = require_redis(redis_db)
                 redis.Redis.from_url(self.broker_url).flushdb()
             settings = {"SQLALCHEMY_DATABASE_URI": self.database_url, "CELERY_BROKER_URL": self.broker_url}
             env = command_env(self.folder, **settings)

@@ -16,6 +16,9 @@ from ..processes import REPO_ROOT, RedisServer
 from ..services import unavailable
 from .stack import EXAMPLES, FINAL_STATES, Stack, run_folders
 
+# It stops or kills services of its stack on purpose: run apart from the rest (invoke test).
+pytestmark = pytest.mark.faults
+
 MODEL = "ieee4.glm"
 # Paced by the wall clock: the simulation runs about REALTIME + 4 seconds, so
 # it ends while the API is still down and the end of its console, its

@@ -24,6 +24,9 @@ from ..processes import RedisServer
 from ..services import unavailable
 from .stack import FINAL_STATES, Stack
 
+# It stops or kills services of its stack on purpose: run apart from the rest (invoke test).
+pytestmark = pytest.mark.faults
+
 MODEL = "ieee4.glm"
 
 

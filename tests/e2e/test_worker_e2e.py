@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from .stack import Stack, gridlabd_processes, run_folders
+from .stack import Stack, run_folders
 
 MODEL = "ieee4.glm"
 LOAD_VOLTAGES = "ieee4_load_voltages.csv"
@@ -102,7 +102,7 @@ def test_timeout_fails_with_the_reason_and_stops_gridlabd(stack):
     _, reason = failed_run(stack, pipeline, [{"name": MODEL, "url": stack.input_url(MODEL)}])
     assert "timed out" in reason.lower() and "3" in reason, reason
     assert time.monotonic() - started < 40
-    assert not gridlabd_processes()
+    assert not stack.gridlabd_processes()
 
 
 def test_console_shows_output_while_running_and_cancel_stops_gridlabd(stack):
@@ -117,14 +117,14 @@ def test_console_shows_output_while_running_and_cancel_stops_gridlabd(stack):
         console = stack.get(run, "/console")
     assert console["std_out"] or console["std_err"], "no output while RUNNING"
     assert stack.get(run)["state"] == "RUNNING", "the output was read while the run was still going"
-    assert gridlabd_processes(), "gridlabd is running"
+    assert stack.gridlabd_processes(), "gridlabd is running"
 
     response = requests.post(stack.run_url(run, "/cancel"), headers=stack.client, timeout=10)
     assert response.status_code == 200, response.text
     cancelled_at = time.monotonic()
-    while gridlabd_processes() and time.monotonic() - cancelled_at < 5:
+    while stack.gridlabd_processes() and time.monotonic() - cancelled_at < 5:
         time.sleep(0.1)
-    assert not gridlabd_processes(), "gridlabd still running 5 s after the cancel"
+    assert not stack.gridlabd_processes(), "gridlabd still running 5 s after the cancel"
 
     time.sleep(3)  # give a misbehaving worker the chance to upload anyway
     final = stack.get(run)

@@ -19,6 +19,9 @@ import sqlalchemy as sa
 
 from .stack import Stack, run_folders
 
+# It stops or kills services of its stack on purpose: run apart from the rest (invoke test).
+pytestmark = pytest.mark.faults
+
 MODEL = "ieee4.glm"
 HEARTBEAT_TIMEOUT = 4
 API_SETTINGS = {"RUN_HEARTBEAT_TIMEOUT": HEARTBEAT_TIMEOUT, "RUN_MAX_ATTEMPTS": 2}

@@ -1,13 +1,12 @@
 """A real ``celery -A worker worker`` process, fed by name as the API feeds it.
 
 Runs once on the embedded default (kombu's filesystem transport) and once
-on Redis, if a Redis server answers on 127.0.0.1:6379.
+on the tests' Redis (tests/services.py).
 """
 
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,32 +15,19 @@ import uuid
 import pytest
 from celery import Celery
 
+from ..services import require_redis
 from .callback_receiver import CallbackReceiver
 from .conftest import IEEE4, ROOT, processes_in
 
-REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own, away from other tests
 
-
-def redis_is_up():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(
-    params=[
-        "filesystem",
-        pytest.param("redis", marks=pytest.mark.skipif(not redis_is_up(), reason="no Redis")),
-    ]
-)
+@pytest.fixture(params=["filesystem", "redis"])
 def broker(request, tmp_path):
     """``(environment for the worker, publisher app, queue name)``."""
     queue = f"worker-test-{uuid.uuid4().hex[:8]}"
     if request.param == "redis":
-        environment = {"CELERY_BROKER_URL": REDIS_URL}
-        publisher = Celery("api-stand-in", broker=REDIS_URL, set_as_current=False)
+        url = require_redis()
+        environment = {"CELERY_BROKER_URL": url}
+        publisher = Celery("api-stand-in", broker=url, set_as_current=False)
     else:
         folder = tmp_path / "broker"
         environment = {"CELERY_BROKER_FOLDER": str(folder)}
