@@ -10,8 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # git (and ssh for ssh:// and user@host: URLs): the worker checks out
 # pipeline repositories. nginx: the tests' blob server (blob_server.py).
+# redis-server: each test process starts one of its own (README, Tests).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git openssh-client nginx \
+    && apt-get install -y --no-install-recommends git openssh-client nginx redis-server \
     && rm -rf /var/lib/apt/lists/*
 
 RUN pip install pipenv

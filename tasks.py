@@ -293,6 +293,12 @@ def serve(c, port=5000, host="127.0.0.1"):
     run_service(host, int(port))
 
 
+@task(help={"port": "Flower's port (default 5555)", "address": "address to listen on (default 127.0.0.1)"})
+def flower(c, port=5555, address="127.0.0.1"):
+    """Flower, the workers' web view (and Celery's /metrics), on the broker the workers use."""
+    c.run(f"{sys.executable} -m celery -A worker flower --address={address} --port={int(port)}", pty=False)
+
+
 @task(
     help={
         "folder": "folder whose files are the run's inputs",

@@ -10,6 +10,7 @@ from .artifacts.storage import init_storage
 from .database import init_database
 from .errors import register_error_handlers
 from .extensions import broker, db, migrate
+from .metrics import init_metrics
 from .openapi import init_swagger
 from .pipelines import models as _pipeline_models  # noqa: F401 - register tables
 from .runs import models as _run_models  # noqa: F401 - register tables
@@ -39,5 +40,6 @@ def create_app(overrides=None):
 
     for blueprint in (health, pipelines, runs, run_recovery, artifacts, artifact_retention):
         app.register_blueprint(blueprint)
+    init_metrics(app)
     init_swagger(app)
     return app

@@ -41,6 +41,9 @@ def command_env(tmp_path, **settings):
             "BLOB_API_SERVER",
             "BLOB_API_TOKEN",
             "ARTIFACT_RETENTION_DAYS",
+            "PROMETHEUS_MULTIPROC_DIR",
+            "METRICS_TOKEN",
+            "WORKER_METRICS_PORT",
         }
     }
     env.update(
@@ -190,6 +193,9 @@ class Gunicorn(LoggedProcess):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers, self.threads = workers, threads
+        # Where its processes keep their metrics (gunicorn.conf.py empties it at start).
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(Path(log_path).parent / "api-metrics"), **env}
+        self.metrics_folder = Path(env["PROMETHEUS_MULTIPROC_DIR"])
         args = [executable("gunicorn"), "run:app", "-b", f"127.0.0.1:{self.port}", "-w", str(workers)]
         if threads:
             args += ["--threads", str(threads)]

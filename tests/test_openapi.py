@@ -8,7 +8,7 @@ from marshmallow.validate import Length, OneOf, Range
 from openapi_spec_validator import validate
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
-PUBLIC_PATHS = {"/healthcheck", "/healthcheck/deep"}
+PUBLIC_PATHS = {"/healthcheck", "/healthcheck/deep", "/metrics"}
 # Routes of Flask and flasgger themselves, not of the API.
 NOT_API = ("static", "flasgger.")
 

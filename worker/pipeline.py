@@ -9,6 +9,7 @@ import signal
 import tempfile
 from dataclasses import dataclass, field
 
+from . import metrics
 from .artifacts import changed_files, snapshot
 from .inputs import PreparationError, prepare_working_folder
 from .runner import run_gridlabd
@@ -125,6 +126,8 @@ def run_in_folder(folder, report, spec, command=None, allow_file_urls=None):
     )
     if result.cancelled:
         raise Cancelled
+    if result.timed_out:
+        metrics.limit_killed("time")
     # Uploaded whatever the outcome, so that users see what a failed run wrote.
     for path in changed_files(before, snapshot(folder)):
         report.upload_artifact(path, os.path.join(folder, path))

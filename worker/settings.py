@@ -64,3 +64,15 @@ def recovery_interval():
     """``WORKER_RECOVERY_INTERVAL``: seconds between two calls of the API's
     recovery sweep by ``celery -A worker beat``; 0 schedules none."""
     return env_seconds("WORKER_RECOVERY_INTERVAL", DEFAULT_RECOVERY_INTERVAL)
+
+
+def metrics_port():
+    """``WORKER_METRICS_PORT``: the port of the worker's Prometheus exporter
+    (``/metrics``, served by its main process); unset: none."""
+    value = os.environ.get("WORKER_METRICS_PORT", "").strip()
+    return int(value) if value else None
+
+
+def metrics_address():
+    """``WORKER_METRICS_ADDRESS``: the address that exporter listens on."""
+    return os.environ.get("WORKER_METRICS_ADDRESS", "").strip() or "127.0.0.1"

@@ -3,8 +3,9 @@ sends by name, and ``expire_artifacts`` and ``recover_runs``, which
 ``celery -A worker beat`` sends."""
 
 import logging
+import time
 
-from . import callbacks
+from . import callbacks, metrics
 from .api_client import ApiClient
 from .celery_app import app
 from .pipeline import RunSpec, execute_run
@@ -34,7 +35,14 @@ def execute_pipeline(
         arguments=arguments or [],
         timeout=timeout,
     )
-    return execute_run(report, spec)
+    started = time.monotonic()
+    try:
+        state = execute_run(report, spec)
+    except BaseException:
+        metrics.run_finished("error", time.monotonic() - started)
+        raise
+    metrics.run_finished(state or "not_run", time.monotonic() - started)
+    return state
 
 
 @app.task(

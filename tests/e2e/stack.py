@@ -141,6 +141,9 @@ class Stack:
             settings = {"SQLALCHEMY_DATABASE_URI": self.database_url, "CELERY_BROKER_URL": self.broker_url}
             env = command_env(self.folder, **settings)
         env.update(self.api_settings)  # e.g. BLOB_API_SERVER for the API
+        env["PROMETHEUS_MULTIPROC_DIR"] = self.api_settings.get(
+            "PROMETHEUS_MULTIPROC_DIR", str(self.folder / "api-metrics")
+        )
         self.env = env
         flask_db(env, "upgrade")
         self.client = self._key(env, "PIPELINES_CLIENT")
@@ -159,6 +162,8 @@ class Stack:
         self.work_folder.mkdir()
         self.worker_env = {
             **env,
+            # Its own, never the API's (which gunicorn empties when it starts).
+            "PROMETHEUS_MULTIPROC_DIR": str(self.folder / "worker-metrics"),
             "TMPDIR": str(self.work_folder),
             "WORKER_API_SERVER": self.url,
             "WORKER_API_TOKEN": worker_key["Workflow-API-Key"],
