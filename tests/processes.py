@@ -194,7 +194,8 @@ class Gunicorn(LoggedProcess):
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers, self.threads = workers, threads
         # Where its processes keep their metrics (gunicorn.conf.py empties it at start).
-        env = {"PROMETHEUS_MULTIPROC_DIR": str(Path(log_path).parent / "api-metrics"), **env}
+        folder = Path(log_path).parent / f"api-metrics-{self.port}"
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(folder), **env}
         self.metrics_folder = Path(env["PROMETHEUS_MULTIPROC_DIR"])
         args = [executable("gunicorn"), "run:app", "-b", f"127.0.0.1:{self.port}", "-w", str(workers)]
         if threads:
