@@ -257,18 +257,21 @@ def test(c, cov=False, k=None, processes=TEST_PROCESSES, fault_processes=FAULT_T
 
     rest = pytest + ["-m", "not faults"] + spread(processes)
     faults = pytest + ["-m", "faults"] + spread(fault_processes)
+    # Ports: blocks 0 to 6 for the first run's processes, 7 and up for the second's (tests/processes.py).
+    rest_env = {**os.environ, "TEST_PORT_BLOCK": "0"}
+    faults_env = {**os.environ, "TEST_PORT_BLOCK": "7"}
     if cov:
         measure = ["--cov=app", "--cov=roles", "--cov=worker"]
         codes = [
-            subprocess.call(rest + measure + ["--cov-report="]),
-            subprocess.call(faults + measure + ["--cov-append", "--cov-report=term-missing"]),
+            subprocess.call(rest + measure + ["--cov-report="], env=rest_env),
+            subprocess.call(faults + measure + ["--cov-append", "--cov-report=term-missing"], env=faults_env),
         ]
     else:
         # Side by side: the fault tests take about as long as all the others together.
         with tempfile.TemporaryFile("w+") as log:
-            beside = subprocess.Popen(faults, stdout=log, stderr=subprocess.STDOUT)
+            beside = subprocess.Popen(faults, stdout=log, stderr=subprocess.STDOUT, env=faults_env)
             try:
-                codes = [subprocess.call(rest)]
+                codes = [subprocess.call(rest, env=rest_env)]
                 codes.append(beside.wait())
             finally:
                 if beside.poll() is None:

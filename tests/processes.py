@@ -86,8 +86,9 @@ def flask_db(env, *args, **kwargs):
 # kernel's ephemeral range (32768 and up on Linux), so that no two pytest-xdist
 # workers are handed the same port, and no outgoing connection takes one
 # between the moment it is chosen and the moment a server binds it (or while
-# a server the test stopped is down). Worker gwN has block N + 1; a serial run
-# (and the benchmarks) block 0.
+# a server the test stopped is down). Worker gwN has block TEST_PORT_BLOCK + N
+# + 1; a serial run (and the benchmarks) block TEST_PORT_BLOCK, 0 unless set
+# (`invoke test` gives its two pytest runs blocks apart).
 FIRST_PORT = 20000
 PORTS_PER_PROCESS = 1000
 PORT_BLOCKS = 12
@@ -98,7 +99,9 @@ _random = random.Random()  # its own: a test that seeds `random` does not change
 def port_block():
     """``(first, last + 1)``: the ports this process may hand out."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    block = int(worker[2:]) + 1 if worker.startswith("gw") else 0
+    block = int(os.environ.get("TEST_PORT_BLOCK") or 0) + (
+        int(worker[2:]) + 1 if worker.startswith("gw") else 0
+    )
     first = FIRST_PORT + (block % PORT_BLOCKS) * PORTS_PER_PROCESS
     return first, first + PORTS_PER_PROCESS
 
