@@ -23,7 +23,10 @@ def test_a_failed_run_returns_1_with_the_reason(model_folder, capsys):
     assert run_locally(str(model_folder), model="other.glm") == 1
 
     captured = capsys.readouterr()
-    assert captured.err == "model file not found: other.glm\n"
+    assert captured.err == (
+        "model file not found: other.glm is what the pipeline's model names, but the run's inputs were "
+        "model.glm; give the run an input named other.glm or change the pipeline's model.\n"
+    )
     assert captured.out.endswith("[worker] state: FAILED\n")
 
 
