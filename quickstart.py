@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from app import create_app
 from app.config import embedded_data_folder
@@ -147,6 +148,15 @@ def stop_all(children, warm_seconds=WARM_SECONDS, kill_seconds=KILL_SECONDS):
         time.sleep(0.05)
 
 
+def _answers(url):
+    """Whether the API answers its health check yet (the banner waits for it)."""
+    try:
+        with urllib.request.urlopen(url + "/healthcheck", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def _start(args, env=None):
     # A session of its own: the terminal's Ctrl-C reaches this process
     # alone, which then stops each child in order (``stop_all``).
@@ -198,9 +208,11 @@ def serve(host, port):
         signal.signal(signum, request_stop)
     try:
         started = time.monotonic()
-        while not stop["now"] and time.monotonic() - started < 2:
-            time.sleep(0.1)
-        if not stop["now"]:
+        while not stop["now"] and not _answers(url) and time.monotonic() - started < 60:
+            if api.poll() is not None:
+                break
+            time.sleep(0.2)
+        if not stop["now"] and api.poll() is None:
             print(_usage(url, keys), flush=True)
         while not stop["now"] and all(child.poll() is None for child in children):
             time.sleep(0.2)
