@@ -2,20 +2,27 @@
 
 Builds the schema, makes (once) a client key and a worker key kept in
 ``var/quickstart-keys.env``, starts gunicorn and a Celery worker (with beat,
-for the periodic tasks), and prints how to call the API. Ctrl-C stops both.
+for the periodic tasks), and prints how to call the API. Ctrl-C (or
+SIGTERM) stops both, and all they started, within seconds (``stop_all``).
 """
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from app import create_app
 from app.config import embedded_data_folder
 from app.permissions import WorkflowPermissions
 from roles.queries import find_active_application
 from roles.services import create_application_key
+
+PR_SET_CHILD_SUBREAPER = 36
+# Ctrl-C or SIGTERM stops everything within WARM_SECONDS + KILL_SECONDS.
+WARM_SECONDS, KILL_SECONDS = 3.0, 3.0
 
 KEYS = {"CLIENT": WorkflowPermissions.PIPELINES_CLIENT, "WORKER": WorkflowPermissions.PIPELINES_WORKER}
 
@@ -69,53 +76,152 @@ Ctrl-C stops the API and the worker.
 """
 
 
+def _become_subreaper():
+    """Orphans of the processes started here (a simulation in a session of
+    its own whose worker was killed) come back to this process, so that
+    the shutdown finds and stops them too. Linux only; elsewhere a no-op."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (AttributeError, OSError):
+        pass
+
+
+def _descendants():
+    """The pids of every live process below this one, from /proc."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _reap():
+    """Collect exited children (orphans handed to this subreaper included)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def stop_all(children, warm_seconds=WARM_SECONDS, kill_seconds=KILL_SECONDS):
+    """Stop ``children`` and everything they started, within
+    ``warm_seconds + kill_seconds``.
+
+    SIGTERM first: gunicorn stops serving, Celery starts a warm shutdown.
+    A warm shutdown waits for the task in progress, which may be a
+    simulation of hours, so whatever is left after ``warm_seconds`` is
+    killed: every process below this one, the worker's beat (``-B``) and a
+    simulation in a session of its own included. The run that was in
+    progress is then one whose worker was lost: the recovery sweep of the
+    next start queues it again, or fails it with the reason (ADR 10).
+    """
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + warm_seconds
+    while time.monotonic() < deadline and any(child.poll() is None for child in children):
+        time.sleep(0.1)
+    deadline = time.monotonic() + kill_seconds
+    while True:
+        left = _descendants()
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for child in children:
+            child.poll()
+        _reap()
+        if not left or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+
+
+def _answers(url):
+    """Whether the API answers its health check yet (the banner waits for it)."""
+    try:
+        with urllib.request.urlopen(url + "/healthcheck", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _start(args, env=None):
+    # A session of its own: the terminal's Ctrl-C reaches this process
+    # alone, which then stops each child in order (``stop_all``).
+    return subprocess.Popen(args, env=env, start_new_session=True)
+
+
 def serve(host, port):
     app = create_app()
     _upgrade(app)
     keys = ensure_keys(app)
     url = f"http://{host}:{port}"
-    api = subprocess.Popen(
+    _become_subreaper()
+    data = embedded_data_folder()
+    # Warnings and errors only: the banner below says where it listens (the
+    # master's own "Listening at" line is empty with reuse_port), and the
+    # control socket would be made under the user's home.
+    # The walkthrough feeds the example model by file:// URL, which the API
+    # (ALLOW_FILE_URLS) and the worker (WORKER_ALLOW_FILE_URLS) refuse by
+    # default; a shared deployment leaves both off.
+    api_env = {**os.environ, "ALLOW_FILE_URLS": os.environ.get("ALLOW_FILE_URLS", "1")}
+    api = _start(
         [sys.executable, "-m", "gunicorn", "run:app", "-b", f"{host}:{port}", "-w", "2", "--threads", "4"]
+        + ["--log-level", "warning", "--no-control-socket"],
+        env=api_env,
     )
     worker_env = {
         **os.environ,
         "WORKER_API_SERVER": os.environ.get("WORKER_API_SERVER", url),
         "WORKER_API_TOKEN": keys["WORKER_API_TOKEN"],
-        # The walkthrough feeds the example model by file:// URL; a shared
-        # deployment leaves this off.
         "WORKER_ALLOW_FILE_URLS": os.environ.get("WORKER_ALLOW_FILE_URLS", "1"),
     }
     # -B: the worker also runs beat, which sends the periodic tasks (the
-    # recovery of runs whose worker was lost, artifact expiry).
-    schedule = os.path.join(embedded_data_folder(), "celerybeat-schedule")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=info", "--concurrency=1"]
-        + ["-B", "--schedule", schedule],
+    # recovery of runs whose worker was lost, artifact expiry). Warnings
+    # and errors only: at INFO, beat and the worker log four lines for
+    # every periodic task, every 30 seconds.
+    schedule = os.path.join(data, "celerybeat-schedule")
+    worker = _start(
+        [sys.executable, "-m", "celery", "--quiet", "-A", "worker", "worker", "--loglevel=warning"]
+        + ["--concurrency=1", "-B", "--schedule", schedule],
         env=worker_env,
     )
     children = [api, worker]
-    time.sleep(2)
-    print(_usage(url, keys), flush=True)
     stop = {"now": False}
 
     def request_stop(signum, frame):
         stop["now"] = True
 
-    signal.signal(signal.SIGTERM, request_stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
     try:
+        started = time.monotonic()
+        while not stop["now"] and not _answers(url) and time.monotonic() - started < 60:
+            if api.poll() is not None:
+                break
+            time.sleep(0.2)
+        if not stop["now"] and api.poll() is None:
+            print(_usage(url, keys), flush=True)
         while not stop["now"] and all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+            time.sleep(0.2)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-    failed = [child.args[2] for child in children if child.returncode not in (0, -signal.SIGTERM, None)]
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        stop_all(children)
+    failed = [
+        child.args[2] for child in children if child.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL)
+    ]
     if failed and not stop["now"]:
         sys.exit(f"stopped: {', '.join(failed)} exited")

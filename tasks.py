@@ -308,14 +308,18 @@ def flower(c, port=5555, address="127.0.0.1"):
         "model": "the .glm file to run (default model.glm)",
         "argument": "an extra gridlabd argument (repeat for more)",
         "timeout": "seconds the run may take",
-        "artifacts": "folder to copy the artifacts into",
+        "artifacts": "folder to copy the artifacts into (default: a new one under var/run-worker/)",
     },
     iterable=["argument"],
 )
 def run_worker(c, folder, model="model.glm", argument=None, timeout=None, artifacts=None):
     """Run one pipeline locally on a folder of inputs, without API or broker."""
-    from worker.local_run import run_locally
+    from worker.local_run import new_artifacts_folder, run_locally
 
+    if not artifacts:
+        artifacts = new_artifacts_folder(
+            os.path.join(os.environ.get("WORKFLOW_DATA_FOLDER", "var"), "run-worker")
+        )
     code = run_locally(folder, model, argument or [], int(timeout) if timeout else None, artifacts)
     sys.exit(code)
 

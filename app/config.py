@@ -93,6 +93,7 @@ def from_environment():
         "RUN_HEARTBEAT_TIMEOUT": env_number("RUN_HEARTBEAT_TIMEOUT", float, 120.0, minimum=1),
         "RUN_MAX_ATTEMPTS": env_number("RUN_MAX_ATTEMPTS", int, 2, minimum=1),
         "RUN_QUEUE_TIMEOUT": env_number("RUN_QUEUE_TIMEOUT", float, 900.0),
+        "ALLOW_FILE_URLS": env_flag("ALLOW_FILE_URLS"),
         "BLOCKED_NETWORKS": network_list(os.environ.get("BLOCKED_NETWORKS")),
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
         "MAX_CONTENT_LENGTH": int(max_content) if max_content else 1024**3,

@@ -1,6 +1,7 @@
 """Marshmallow fields and helpers shared by the domains' schemas."""
 
 import ipaddress
+import json
 import socket
 from datetime import UTC
 from urllib.parse import urlsplit
@@ -8,9 +9,8 @@ from urllib.parse import urlsplit
 from flask import current_app, request
 from marshmallow import ValidationError, fields
 from marshmallow import validate as validators
-from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.wsgi import get_input_stream
 
+from .artifacts.body import body_bytes
 from .errors import ApiError
 
 
@@ -140,30 +140,17 @@ def query_int(name, minimum, maximum, default=None):
     return value
 
 
-def body_bytes():
-    """The request body, or a 413 past MAX_CONTENT_LENGTH.
-
-    Werkzeug checks a Content-Length up front, but cuts a body that has none
-    (chunked, as gunicorn hands it on) at the limit without a word, and the
-    JSON would then just look broken: read one byte past the limit to tell
-    (as artifacts/body.py does for uploads).
-    """
-    limit = request.max_content_length
-    if limit is None or request.content_length is not None:
-        return request.get_data(cache=False)
-    data = get_input_stream(request.environ, max_content_length=limit + 1).read()
-    if len(data) > limit:
-        raise RequestEntityTooLarge()
-    return data
-
-
 def json_body():
     """The request's JSON body, or a 400 that says what is wrong with it (413 if too large)."""
     if not request.is_json:
         raise ApiError(400, "The body must be JSON with Content-Type: application/json.")
     try:
         body = current_app.json.loads(body_bytes())
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep for the parser
+    except json.JSONDecodeError as error:
+        raise ApiError(
+            400, f"The body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+        ) from None
+    except (ValueError, RecursionError):  # not UTF-8, or nested too deep for the parser
         body = None
     if body is None:
         raise ApiError(400, "The body is not valid JSON.")

@@ -197,7 +197,9 @@ SCHEMAS = {
                 pattern=r"^[^/\\]+$",
                 description="A plain file name: no '/', '\\', NUL, '.' or '..'. Unique within a run.",
             ),
-            "url": _text(2048, minimum=1, description="An http, https or file URL."),
+            "url": _text(
+                2048, minimum=1, description="An http or https URL (file only with ALLOW_FILE_URLS)."
+            ),
         },
     },
     "RunCreate": {
@@ -207,6 +209,7 @@ SCHEMAS = {
             "callback_url": "https://example.com/callbacks/runs",
         },
         "additionalProperties": False,
+        "required": ["inputs"],
         "properties": {
             "inputs": {"type": "array", "maxItems": 100, "items": _schema("RunInput")},
             "callback_url": _text(
@@ -268,8 +271,9 @@ SCHEMAS = {
     "ConsoleReplace": {
         "type": "object",
         "example": {"std_out": "Core profile: ...\n", "std_err": ""},
-        "description": "Replaces both streams; a field left out becomes empty.",
+        "description": 'Replaces both streams; both are required (`""` for an empty one).',
         "additionalProperties": False,
+        "required": ["std_out", "std_err"],
         "properties": {
             "std_out": _text(MAX_CONSOLE_CHARS),
             "std_err": _text(MAX_CONSOLE_CHARS),

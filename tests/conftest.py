@@ -190,7 +190,7 @@ class Api:
 
     def create_run(self, pipeline_uuid, **body):
         response = self.client.post(
-            f"/v1/pipelines/{pipeline_uuid}/runs", json=body, headers=self.keys.client
+            f"/v1/pipelines/{pipeline_uuid}/runs", json={"inputs": [], **body}, headers=self.keys.client
         )
         assert response.status_code == 201, response.get_json()
         return response.get_json()

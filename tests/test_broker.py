@@ -140,7 +140,9 @@ def test_pipeline_defaults_reach_the_worker_as_documented(app, keys, apps, redis
     publishing_app = redis_app(app, tmp_path)
     client = publishing_app.test_client()
     pipeline = client.post("/v1/pipelines", json={"name": "plain"}, headers=keys.client).get_json()
-    run = client.post(f"/v1/pipelines/{pipeline['uuid']}/runs", json={}, headers=keys.client).get_json()
+    run = client.post(
+        f"/v1/pipelines/{pipeline['uuid']}/runs", json={"inputs": []}, headers=keys.client
+    ).get_json()
 
     (message,) = redis_queue.take()
     assert message["task"] == "execute_pipeline"
@@ -181,7 +183,7 @@ def test_broker_down_gives_503_quickly_and_keeps_no_run(app, keys, apps, redis_q
 
     # once the broker is there again, creating a run works
     up = redis_app(app, tmp_path).test_client()
-    response = up.post(runs_path, json={}, headers=keys.client)
+    response = up.post(runs_path, json={"inputs": []}, headers=keys.client)
     assert response.status_code == 201, response.get_json()
     listed = up.get(runs_path, headers=keys.client).get_json()
     assert [run["uuid"] for run in listed] == [response.get_json()["uuid"]]
@@ -193,7 +195,7 @@ def test_state_change_sends_deliver_callback(app, keys, apps, redis_queue, tmp_p
     pipeline = client.post("/v1/pipelines", json={"name": "feeder"}, headers=keys.client).get_json()
     run = client.post(
         f"/v1/pipelines/{pipeline['uuid']}/runs",
-        json={"callback_url": "https://client.example.com/hook"},
+        json={"inputs": [], "callback_url": "https://client.example.com/hook"},
         headers=keys.client,
     ).get_json()
     redis_queue.take()
@@ -219,7 +221,9 @@ def test_state_change_sends_deliver_callback(app, keys, apps, redis_queue, tmp_p
 def test_no_callback_url_sends_no_callback(app, keys, apps, redis_queue, tmp_path, redis_app):
     client = redis_app(app, tmp_path).test_client()
     pipeline = client.post("/v1/pipelines", json={"name": "feeder"}, headers=keys.client).get_json()
-    run = client.post(f"/v1/pipelines/{pipeline['uuid']}/runs", json={}, headers=keys.client).get_json()
+    run = client.post(
+        f"/v1/pipelines/{pipeline['uuid']}/runs", json={"inputs": []}, headers=keys.client
+    ).get_json()
     redis_queue.take()
 
     response = client.put(
@@ -237,7 +241,7 @@ def test_state_change_succeeds_with_the_broker_down(app, keys, apps, redis_queue
     pipeline = up.post("/v1/pipelines", json={"name": "feeder"}, headers=keys.client).get_json()
     run = up.post(
         f"/v1/pipelines/{pipeline['uuid']}/runs",
-        json={"callback_url": "https://client.example.com/hook"},
+        json={"inputs": [], "callback_url": "https://client.example.com/hook"},
         headers=keys.client,
     ).get_json()
     run_path = f"/v1/pipelines/{pipeline['uuid']}/runs/{run['uuid']}"
@@ -262,8 +266,8 @@ def test_each_app_publishes_to_its_own_broker(app, client, keys, apps, redis_que
     pipeline = client.post("/v1/pipelines", json={"name": "feeder"}, headers=keys.client).get_json()
     runs_path = f"/v1/pipelines/{pipeline['uuid']}/runs"
 
-    assert down.post(runs_path, json={}, headers=keys.client).status_code == 503
-    assert up.post(runs_path, json={}, headers=keys.client).status_code == 201
-    assert client.post(runs_path, json={}, headers=keys.client).status_code == 201  # memory://
-    assert down.post(runs_path, json={}, headers=keys.client).status_code == 503
+    assert down.post(runs_path, json={"inputs": []}, headers=keys.client).status_code == 503
+    assert up.post(runs_path, json={"inputs": []}, headers=keys.client).status_code == 201
+    assert client.post(runs_path, json={"inputs": []}, headers=keys.client).status_code == 201  # memory://
+    assert down.post(runs_path, json={"inputs": []}, headers=keys.client).status_code == 503
     assert [m["task"] for m in redis_queue.take()] == ["execute_pipeline"]

@@ -81,7 +81,9 @@ def test_the_printed_key_works_with_the_worker_permission(deployment, worker_key
     client = app.test_client()
     headers = {"Workflow-API-Key": key}
     pipeline = client.post("/v1/pipelines", json={"name": "cli"}, headers=client_key).get_json()
-    run = client.post(f"/v1/pipelines/{pipeline['uuid']}/runs", json={}, headers=client_key).get_json()
+    run = client.post(
+        f"/v1/pipelines/{pipeline['uuid']}/runs", json={"inputs": []}, headers=client_key
+    ).get_json()
     run_path = f"/v1/pipelines/{pipeline['uuid']}/runs/{run['uuid']}"
 
     # worker endpoints: yes; client endpoints: 403

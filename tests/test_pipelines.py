@@ -174,7 +174,7 @@ def test_delete_is_soft_and_hides_the_pipeline_everywhere(api, client, keys):
     assert_error(client.put(path(gone["uuid"]), json={"name": "back"}, headers=keys.client), 404)
     assert_error(client.delete(path(gone["uuid"]), headers=keys.client), 404)
     assert_error(client.get(path(gone["uuid"]) + "/runs", headers=keys.client), 404)
-    assert_error(client.post(path(gone["uuid"]) + "/runs", json={}, headers=keys.client), 404)
+    assert_error(client.post(path(gone["uuid"]) + "/runs", json={"inputs": []}, headers=keys.client), 404)
     assert_error(client.get(api.run_path(gone["uuid"], run["uuid"]), headers=keys.client), 404)
 
     listed = client.get(path(), headers=keys.client).get_json()

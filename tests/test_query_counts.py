@@ -172,7 +172,9 @@ def test_reading_a_run_and_replacing_its_console_cost_the_same_with_1_and_500_ru
         with counted_statements(app) as read:
             assert client.get(path, headers=keys.client).status_code == 200
         with counted_statements(app) as replace:
-            response = client.put(path + "/console", json={"std_out": "out\n"}, headers=keys.worker)
+            response = client.put(
+                path + "/console", json={"std_out": "out\n", "std_err": ""}, headers=keys.worker
+            )
         assert response.status_code == 200
         assert response.get_json() == {"std_out": "out\n", "std_err": ""}
         return list(read), list(replace)

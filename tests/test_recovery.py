@@ -101,7 +101,7 @@ def test_every_worker_report_is_a_sign_of_life(app, api, client, keys, pipeline)
     reports = [
         ("PUT", "/state", {"json": {"state": "RUNNING"}}),
         ("POST", "/console", {"json": {"std_out": "more"}}),
-        ("PUT", "/console", {"json": {"std_out": "all"}}),
+        ("PUT", "/console", {"json": {"std_out": "all", "std_err": ""}}),
         (
             "POST",
             "/artifacts",
@@ -171,7 +171,7 @@ def test_a_heartbeat_takes_no_body_or_an_empty_object(api, client, keys, pipelin
 WORKER_CALLS = {
     "GET state": ("GET", "/state", {}),
     "PUT state": ("PUT", "/state", {"json": {"state": "COMPLETED"}}),
-    "PUT console": ("PUT", "/console", {"json": {"std_out": "x"}}),
+    "PUT console": ("PUT", "/console", {"json": {"std_out": "x", "std_err": ""}}),
     "POST console": ("POST", "/console", {"json": {"std_out": "x"}}),
     "POST artifacts": (
         "POST",

@@ -52,7 +52,10 @@ class Deployment:
         assert pipeline.status_code == 201, pipeline.text
         pipeline_uuid = pipeline.json()["uuid"]
         run = requests.post(
-            f"{server.url}/v1/pipelines/{pipeline_uuid}/runs", json={}, headers=self.client, timeout=10
+            f"{server.url}/v1/pipelines/{pipeline_uuid}/runs",
+            json={"inputs": []},
+            headers=self.client,
+            timeout=10,
         )
         assert run.status_code == 201, run.text
         run_url = f"{server.url}/v1/pipelines/{pipeline_uuid}/runs/{run.json()['uuid']}"

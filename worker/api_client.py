@@ -23,6 +23,7 @@ class ApiError(Exception):
     """The API answered with an error status (after any retries)."""
 
     def __init__(self, response):
+        self.response = response
         self.status = response.status_code
         try:
             detail = response.json().get("message", "")
@@ -33,6 +34,12 @@ class ApiError(Exception):
 
 class Conflict(ApiError):
     """409: the run's state forbids the call, e.g. it was cancelled."""
+
+
+class RunGone(Conflict):
+    """404 on a run's endpoint: the run is not there to report on any more
+    (its pipeline was deleted after it ended). Handled as a 409: the
+    worker sends nothing more about it."""
 
 
 def retrying_session(total=10, backoff_factor=0.5, backoff_max=30):
@@ -118,7 +125,12 @@ class RunApi:
         headers = dict(headers or {})
         if self.attempt is not None:
             headers[ATTEMPT_HEADER] = str(self.attempt)
-        return self.client.request(method, self.path + tail, headers=headers, **kwargs)
+        try:
+            return self.client.request(method, self.path + tail, headers=headers, **kwargs)
+        except ApiError as error:
+            if error.status == 404:
+                raise RunGone(error.response) from None
+            raise
 
     def set_state(self, state):
         """The run in its new state, with the ``attempt`` that has it."""

@@ -171,26 +171,52 @@ def copy_limited(chunks, destination, limit):
         destination.write(chunk)
 
 
+def _unreachable(url, error):
+    """What a failed download's exception means, in words: requests' and
+    urllib3's own messages are their internals (pools, retries, reprs)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    where = f"{host}:{parts.port}" if parts.port else host
+    text = str(error)  # urllib3's "Max retries exceeded ... (Caused by ...)" names the cause
+    if isinstance(error, requests.Timeout):
+        return f"no answer from {where} within {DOWNLOAD_TIMEOUT[0]} seconds"
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return f"the host {host} is unknown (its name does not resolve)"
+    if isinstance(error, requests.exceptions.SSLError):
+        reason = "its certificate is not valid for that host" if "certificate" in text else "TLS failed"
+        return f"the secure connection to {where} failed: {reason}"
+    if "Connection refused" in text:
+        return f"{where} refused the connection (nothing listens there?)"
+    if isinstance(error, requests.ConnectionError):
+        return f"{where} cannot be reached"
+    return f"the download from {where} failed ({type(error).__name__})"
+
+
 def fetch(url, destination, limit, session, allow_files):
     """Stream ``url`` into the open file ``destination``."""
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "file":
         if not allow_files:
-            raise PreparationError("file URLs are not allowed on this worker")
+            raise PreparationError("file URLs are not allowed on this worker (see WORKER_ALLOW_FILE_URLS)")
         path = urllib.request.url2pathname(parts.path)
         try:
             with open(path, "rb") as source:
                 copy_limited(iter(lambda: source.read(CHUNK), b""), destination, limit)
         except OSError as error:
-            raise PreparationError(error.strerror or str(error)) from None
+            reason = (error.strerror or str(error)).lower()
+            raise PreparationError(
+                f"cannot read {path} on the worker's machine ({reason}); check that the file exists there."
+            ) from None
         return
     if scheme not in ("http", "https"):
         raise PreparationError(f"unsupported URL scheme {scheme or 'none'!r}")
     try:
         with session.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT) as response:
             if response.status_code >= 400:
-                raise PreparationError(f"{response.status_code} {response.reason}")
+                raise PreparationError(
+                    f"{response.status_code} {response.reason} from {shown(url)}; check the URL."
+                )
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > limit:
                 raise PreparationError(f"larger than {limit} bytes")
@@ -198,7 +224,9 @@ def fetch(url, destination, limit, session, allow_files):
     except BlockedAddress as error:
         raise PreparationError(f"not allowed: {error}") from None
     except requests.RequestException as error:
-        raise PreparationError(str(error)) from None
+        raise PreparationError(
+            f"{_unreachable(url, error)}; check the URL ({shown(url)}) and that the worker can reach it."
+        ) from None
 
 
 def download_input(name, url, folder, limit=None, session=None, allow_files=None):

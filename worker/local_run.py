@@ -10,6 +10,8 @@ import os
 import pathlib
 import shutil
 import sys
+import tempfile
+import time
 
 from .pipeline import COMPLETED, RUNNING, RunReport, RunSpec, execute_run
 
@@ -54,6 +56,12 @@ class PrintedRunReport(RunReport):
         self.say(f"state: {state}")
 
 
+def new_artifacts_folder(parent):
+    """A new folder under ``parent`` named after the time, for one run's artifacts."""
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=parent)
+
+
 def file_url(path):
     return pathlib.Path(path).resolve().as_uri()
 
@@ -71,4 +79,6 @@ def run_locally(folder, model="model.glm", arguments=(), timeout=None, artifacts
     spec = RunSpec(inputs=inputs, model=model, arguments=list(arguments), timeout=timeout)
     report = PrintedRunReport(artifacts_folder=artifacts_folder)
     state = execute_run(report, spec, allow_file_urls=True)  # the inputs are this machine's files
+    if artifacts_folder:
+        report.say(f"artifacts kept in {os.path.abspath(artifacts_folder)}")
     return 0 if state == COMPLETED else 1

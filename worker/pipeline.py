@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from . import metrics
 from .artifacts import changed_files, snapshot
-from .inputs import PreparationError, prepare_working_folder
+from .inputs import PreparationError, prepare_working_folder, shown
 from .runner import run_gridlabd
 from .settings import max_run_seconds
 
@@ -75,15 +75,30 @@ class RunReport:
         self.finish(FAILED)
 
 
-def model_argument(folder, model):
+def _what_the_run_had(spec):
+    names = [str(item.get("name")) for item in (spec.inputs or ()) if isinstance(item, dict)]
+    had = f"the run's inputs were {', '.join(names)}" if names else "the run had no inputs"
+    if spec.repository_ssh_url:
+        had += f" besides the checkout of {shown(spec.repository_ssh_url)}"
+    return had
+
+
+def model_argument(folder, model, spec=None):
     """The model as gridlabd's last argument, checked to be a file in ``folder``
-    (also through symlinks: a checkout must not point it at a host file)."""
+    (also through symlinks: a checkout must not point it at a host file).
+    ``spec``, the run's, makes the message say what the folder was given."""
     root = os.path.realpath(folder)
     path = os.path.realpath(os.path.join(root, model or ""))
     if not model or os.path.isabs(model) or not path.startswith(root + os.sep):
         raise PreparationError(f"model file not found: {model} (it must be a file in the working folder)")
     if not os.path.isfile(path):
-        raise PreparationError(f"model file not found: {model}")
+        if spec is None:
+            raise PreparationError(f"model file not found: {model}")
+        raise PreparationError(
+            f"model file not found: {model} is what the pipeline's model names, "
+            f"but {_what_the_run_had(spec)}; give the run an input named {model} "
+            "or change the pipeline's model."
+        )
     return "./" + model if model.startswith("-") else model
 
 
@@ -108,7 +123,7 @@ def run_in_folder(folder, report, spec, command=None, allow_file_urls=None):
         prepare_working_folder(
             folder, spec.inputs, spec.repository_ssh_url, spec.repository_branch, allow_file_urls
         )
-        model = model_argument(folder, spec.model)
+        model = model_argument(folder, spec.model, spec)
     except PreparationError as error:
         report.fail(str(error))
         return FAILED

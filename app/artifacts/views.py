@@ -12,7 +12,7 @@ from ..errors import ApiError
 from ..permissions import client_only, worker_only
 from ..runs.attempts import check_attempt, named_attempt
 from ..runs.services import record_sign_of_life
-from ..runs.views import find_run
+from ..runs.views import find_run, find_worker_run
 from . import queries, services
 from .body import upload_body
 from .download import artifact_response
@@ -72,7 +72,7 @@ def upload_artifact(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     attempt = named_attempt()
-    run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
+    run = find_worker_run(pipeline_uuid, run_uuid)
     check_attempt(run.state, run.attempt, attempt)
     run_id = run.id
     name = artifact_name(request.args.get("name"))

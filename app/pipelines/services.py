@@ -2,6 +2,7 @@
 
 from roles.models import db, utcnow
 
+from ..runs.services import cancel_unfinished_runs, notify_cancelled
 from .models import Pipeline
 
 DEFAULTS = {
@@ -30,5 +31,10 @@ def replace_pipeline(pipeline, fields):
 
 
 def delete_pipeline(pipeline):
-    pipeline.deleted_at = utcnow()
+    """Soft delete; its runs that are not final are cancelled with it."""
+    now = utcnow()
+    pipeline.deleted_at = now
+    db.session.flush()  # the pipeline's row first: run creation takes it too, in that order
+    cancelled = cancel_unfinished_runs(pipeline.id, now)
     db.session.commit()
+    notify_cancelled(cancelled)

@@ -1,5 +1,6 @@
 """Validation and JSON shape of runs, states and console."""
 
+from flask import current_app, has_app_context
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..artifacts.schemas import ArtifactSchema
@@ -15,13 +16,30 @@ from .states import STATE_NAMES
 MAX_CONSOLE_CHARS = 16 * 1024 * 1024
 
 
+_WEB_URL = url_with_scheme({"http", "https"})
+_WEB_OR_FILE_URL = url_with_scheme({"http", "https", "file"})
+
+
+def input_url(value):
+    """http(s); file:// too only where ALLOW_FILE_URLS says so (the quick start)."""
+    if has_app_context() and current_app.config.get("ALLOW_FILE_URLS"):
+        return _WEB_OR_FILE_URL(value)
+    if value[:5].lower() == "file:":
+        raise ValidationError(
+            "file:// URLs are not accepted by this service (its ALLOW_FILE_URLS is off); "
+            "give an http or https URL."
+        )
+    return _WEB_URL(value)
+
+
 class RunInputSchema(Schema):
     name = bounded_text(255, minimum=1, required=True, validate=plain_file_name)
-    url = bounded_text(2048, minimum=1, required=True, validate=url_with_scheme({"http", "https", "file"}))
+    url = bounded_text(2048, minimum=1, required=True, validate=input_url)
 
 
 class RunCreateSchema(Schema):
-    inputs = fields.List(fields.Nested(RunInputSchema), validate=validate.Length(max=100))
+    # Required, as the original had it; [] is a run without inputs.
+    inputs = fields.List(fields.Nested(RunInputSchema), required=True, validate=validate.Length(max=100))
     callback_url = bounded_text(2048, minimum=1, allow_none=True, validate=url_with_scheme({"http", "https"}))
 
     @validates_schema
@@ -36,8 +54,10 @@ class StateInputSchema(Schema):
 
 
 class ConsoleSchema(Schema):
-    std_out = Text(validate=validate.Length(max=MAX_CONSOLE_CHARS), load_default="")
-    std_err = Text(validate=validate.Length(max=MAX_CONSOLE_CHARS), load_default="")
+    """A whole console: both streams, as the original's PUT required."""
+
+    std_out = Text(required=True, validate=validate.Length(max=MAX_CONSOLE_CHARS))
+    std_err = Text(required=True, validate=validate.Length(max=MAX_CONSOLE_CHARS))
 
 
 class ConsoleAppendSchema(Schema):

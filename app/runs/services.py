@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from roles.models import db, utcnow
 
 from ..broker import DELIVER_CALLBACK, EXECUTE_PIPELINE, broker
-from ..errors import Conflict, ServiceUnavailable
+from ..errors import Conflict, NotFound, ServiceUnavailable
 from ..ids import new_uuid
 from ..pipelines.models import Pipeline
 from .attempts import handed_over, is_over
@@ -25,10 +25,12 @@ def _insert_run_statements(connection, values, first_state):
     """
     sequence = connection.execute(
         db.update(Pipeline.__table__)
-        .where(Pipeline.id == values["pipeline_id"])
+        .where(Pipeline.id == values["pipeline_id"], Pipeline.deleted_at.is_(None))
         .values(last_run_sequence=Pipeline.last_run_sequence + 1)
         .returning(Pipeline.last_run_sequence)
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if sequence is None:
+        return None, None
     run_id = connection.execute(
         db.insert(Run.__table__).values(sequence=sequence, **values).returning(Run.id)
     ).scalar_one()
@@ -49,7 +51,7 @@ def _numbered_insert():
     columns = ("uuid", "pipeline_id", "state", "inputs", "callback_url", "created_at")
     numbered = (
         db.update(Pipeline.__table__)
-        .where(Pipeline.id == db.bindparam("new_pipeline_id"))
+        .where(Pipeline.id == db.bindparam("new_pipeline_id"), Pipeline.deleted_at.is_(None))
         # Explicit: Python-side onupdate values are not applied inside a CTE.
         .values(
             last_run_sequence=Pipeline.last_run_sequence + 1,
@@ -146,9 +148,11 @@ def create_run(pipeline, inputs, callback_url=None):
                 "new_first_state_at": now,
                 "new_pipeline_updated_at": now,
             },
-        ).one()
+        ).one_or_none() or (None, None)
     else:
         run_id, sequence = _insert_run_statements(connection, values, first_state)
+    if run_id is None:  # deleted since it was read: its runs were cancelled, this one must not start
+        _refuse(NotFound("Pipeline"))
     with kept_after_commit():  # the pipeline is needed below, as it was read
         db.session.commit()
     # Not added to the session: only read, to answer and to enqueue.
@@ -241,6 +245,39 @@ def change_state(run, new_state, attempt=None, from_worker=True):
     db.session.refresh(run)
     notify_callback(run)
     return run
+
+
+def cancel_unfinished_runs(pipeline_id, now):
+    """Cancel the pipeline's runs that are not final, in the caller's
+    transaction; returns ``(uuid, callback_url)`` of each, for
+    ``notify_cancelled`` once committed.
+
+    One update takes the rows, so a worker's report racing with it is
+    decided on the cancelled row (a 409) and a run that ended meanwhile is
+    left as it ended. Their workers see the cancel on their next call, as
+    for any cancel.
+    """
+    runs = Run.__table__
+    open_states = [state.value for state in RunState if state not in FINAL_STATES]
+    cancelled = db.session.execute(
+        db.update(runs)
+        .where(runs.c.pipeline_id == pipeline_id, runs.c.state.in_(open_states))
+        .values(state=RunState.CANCELLED.value, completed_at=now)
+        .returning(runs.c.id, runs.c.uuid, runs.c.callback_url)
+    ).all()
+    if cancelled:
+        db.session.execute(
+            db.insert(RunStateChange.__table__),
+            [{"run_id": row.id, "state": RunState.CANCELLED.value, "created_at": now} for row in cancelled],
+        )
+        store_final_json([row.id for row in cancelled])
+    return [(row.uuid, row.callback_url) for row in cancelled]
+
+
+def notify_cancelled(runs):
+    for run_uuid, callback_url in runs:
+        if callback_url:
+            notify_callback(Run(uuid=run_uuid, callback_url=callback_url, state=RunState.CANCELLED.value))
 
 
 def heartbeat(run, attempt=None):

@@ -8,7 +8,7 @@ import dataclasses
 
 from flask import Blueprint, current_app, request
 
-from ..errors import ApiError
+from ..errors import ApiError, Conflict, NotFound
 from ..fields import json_body, query_int
 from ..permissions import client_only, client_or_worker, is_worker, worker_only
 from ..pipelines.queries import get_pipeline
@@ -23,10 +23,23 @@ recovery_blueprint = Blueprint("run_recovery", __name__, url_prefix="/v1/runs")
 
 
 def find_run(pipeline_uuid, run_uuid, include_deleted=False, with_history=False):
-    """The run, or 404. Workers pass ``include_deleted``: a run already
-    queued still reports after its pipeline was deleted. ``with_history``
+    """The run, or 404. ``include_deleted`` also finds the runs of a deleted
+    pipeline (``find_worker_run``). ``with_history``
     loads its states and artifacts too, for answers that hold the run."""
     return queries.find_run(pipeline_uuid, run_uuid, include_deleted, with_history)
+
+
+def find_worker_run(pipeline_uuid, run_uuid):
+    """The run a worker calls about, also of a deleted pipeline: a run
+    queued or running then was cancelled by the delete, and the worker
+    learns it with a 409; any other run of a deleted pipeline is a 404.
+    Either way nothing more is stored for it."""
+    run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
+    if run.pipeline.deleted_at is not None:
+        if run.state == RunState.CANCELLED.value:
+            raise Conflict("The run was cancelled: its pipeline was deleted.")
+        raise NotFound("Run")
+    return run
 
 
 @blueprint.route("", methods=["POST"])
@@ -34,8 +47,9 @@ def find_run(pipeline_uuid, run_uuid, include_deleted=False, with_history=False)
 def create_run(pipeline_uuid):
     """Start a run of a pipeline.
 
-    Input names are plain file names, unique within the run; URLs are http,
-    https or file. If the task queue cannot take the run: 503, and no run is kept.
+    `inputs` is required (`[]` for none). Input names are plain file names,
+    unique within the run; URLs are http or https (file:// only where the
+    API's ALLOW_FILE_URLS allows it). If the task queue cannot take the run: 503, and no run is kept.
     ---
     operationId: create_run
     tags: [runs]
@@ -135,7 +149,8 @@ def get_run(pipeline_uuid, run_uuid):
 def get_state(pipeline_uuid, run_uuid):
     """Read a run's state (client or worker: a worker notices a cancel this way).
 
-    A worker still sees the runs of a deleted pipeline. A call naming an
+    On a deleted pipeline a worker gets 409 for a run the delete cancelled,
+    404 for any other. A call naming an
     attempt that is over (Workflow-Run-Attempt) is a 409.
     ---
     operationId: get_state
@@ -159,7 +174,7 @@ def get_state(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     attempt = named_attempt()
-    run = find_run(pipeline_uuid, run_uuid, include_deleted=is_worker())
+    run = find_worker_run(pipeline_uuid, run_uuid) if is_worker() else find_run(pipeline_uuid, run_uuid)
     check_attempt(run.state, run.attempt, attempt)
     return {"state": run.state}
 
@@ -211,7 +226,7 @@ def change_state(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     attempt = named_attempt()
-    run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
+    run = find_worker_run(pipeline_uuid, run_uuid)
     new_state = state_input.load(json_body())["state"]
     run = services.change_state(run, new_state, attempt)
     return {**run_output(run), "attempt": run.attempt}
@@ -273,7 +288,8 @@ def get_console(pipeline_uuid, run_uuid):
 @worker_only
 def replace_console(pipeline_uuid, run_uuid):
     """Replace a run's console output (worker); 409 once the run has ended
-    (or the attempt named is over).
+    (or the attempt named is over). Both `std_out` and `std_err` are
+    required; `POST` appends.
     ---
     operationId: replace_console
     tags: [runs]
@@ -302,7 +318,7 @@ def replace_console(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     attempt = named_attempt()
-    run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
+    run = find_worker_run(pipeline_uuid, run_uuid)
     console = console_replace.load(json_body())
     services.replace_console(run, console, attempt)
     # What this request stored is the whole console now: no need to read it back.
@@ -339,7 +355,7 @@ def append_console(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     attempt = named_attempt()
-    run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
+    run = find_worker_run(pipeline_uuid, run_uuid)
     services.append_console(run, console_append.load(json_body()), attempt)
     return "", 204
 
@@ -377,7 +393,7 @@ def heartbeat(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     attempt = named_attempt()
-    run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
+    run = find_worker_run(pipeline_uuid, run_uuid)
     # No body at all, or one that says what it is and holds `{}`.
     if request.content_length or request.headers.get("Transfer-Encoding") or request.mimetype:
         empty_body.load(json_body())

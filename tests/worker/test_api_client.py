@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from worker.api_client import ApiClient, ApiError, Conflict, retrying_session
+from worker.api_client import ApiClient, ApiError, Conflict, RunGone, retrying_session
 
 from .api_stand_in import StandInApi
 
@@ -36,6 +36,14 @@ def test_state_changes_and_conflicts(api):
 
     assert stand_in_run.states == ["NOT_STARTED", "RUNNING"]
     assert run.get_state() == "RUNNING"
+
+
+def test_a_run_that_is_gone_is_a_conflict_the_worker_stops_on(api):
+    """404 on a run (its pipeline was deleted): as a 409, nothing more is sent."""
+    run = client_for(api).run(P, R)  # never added: the stand-in answers 404
+    with pytest.raises(RunGone) as error:
+        run.set_state("RUNNING")
+    assert isinstance(error.value, Conflict) and error.value.status == 404
 
 
 def test_console_append_and_replace(api):

@@ -108,7 +108,9 @@ def test_a_missing_model_fails_with_its_name(api, work_root):
     assert run(model="feeder.glm") == "FAILED"
 
     assert stand_in_run.states[-1] == "FAILED"
-    assert stand_in_run.console["std_err"] == "model file not found: feeder.glm\n"
+    reason = stand_in_run.console["std_err"]
+    assert reason.startswith("model file not found: feeder.glm is what the pipeline's model names, but ")
+    assert reason.endswith("; give the run an input named feeder.glm or change the pipeline's model.\n")
 
 
 def test_a_failed_download_fails_the_run(api, file_server, work_root):

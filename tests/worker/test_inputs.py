@@ -75,9 +75,33 @@ def test_http_error_names_the_input_and_status(file_server, folder):
     assert os.listdir(folder) == []
 
 
-def test_unreachable_server_fails_the_input(folder):
-    with pytest.raises(PreparationError, match="failed to download input a.glm: "):
+def test_unreachable_server_fails_the_input_in_one_readable_sentence(folder):
+    with pytest.raises(PreparationError) as error:
         download_input("a.glm", "http://127.0.0.1:9/a.glm", folder, session=requests.Session())
+    assert str(error.value) == (
+        "failed to download input a.glm: 127.0.0.1:9 refused the connection (nothing listens there?); "
+        "check the URL (http://127.0.0.1:9/a.glm) and that the worker can reach it."
+    )
+
+
+def test_unknown_host_fails_the_input_in_one_readable_sentence(folder):
+    with pytest.raises(PreparationError) as error:
+        download_input("a.glm", "http://no-such-host.invalid/a.glm", folder, session=requests.Session())
+    assert str(error.value) == (
+        "failed to download input a.glm: the host no-such-host.invalid is unknown "
+        "(its name does not resolve); check the URL (http://no-such-host.invalid/a.glm) "
+        "and that the worker can reach it."
+    )
+
+
+def test_missing_file_url_names_its_path(folder, tmp_path):
+    missing = tmp_path / "nowhere" / "ieee4.glm"
+    with pytest.raises(PreparationError) as error:
+        download_input("ieee4.glm", missing.as_uri(), folder, allow_files=True)
+    assert str(error.value) == (
+        f"failed to download input ieee4.glm: cannot read {missing} on the worker's machine "
+        "(no such file or directory); check that the file exists there."
+    )
 
 
 def test_inputs_over_the_size_limit_are_refused(file_server, folder):

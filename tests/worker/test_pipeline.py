@@ -5,7 +5,7 @@ import os
 import pytest
 
 from worker.inputs import PreparationError
-from worker.pipeline import failure_reason, model_argument, run_timeout
+from worker.pipeline import RunSpec, failure_reason, model_argument, run_timeout
 from worker.runner import RunResult
 
 
@@ -32,6 +32,23 @@ def test_the_model_must_be_a_file_inside_the_folder(tmp_path, model):
 def test_a_missing_model_is_named(tmp_path):
     with pytest.raises(PreparationError, match=r"^model file not found: model\.glm$"):
         model_argument(str(tmp_path), "model.glm")
+
+
+def test_a_missing_model_says_what_the_run_had_and_that_the_pipeline_names_it(tmp_path):
+    spec = RunSpec(
+        inputs=[
+            {"name": "feeder.glm", "url": "https://x.test/f"},
+            {"name": "w.csv", "url": "https://x.test/w"},
+        ]
+    )
+    with pytest.raises(PreparationError) as error:
+        model_argument(str(tmp_path), "ieee4.glm", spec)
+    assert str(error.value) == (
+        "model file not found: ieee4.glm is what the pipeline's model names, but the run's inputs were "
+        "feeder.glm, w.csv; give the run an input named ieee4.glm or change the pipeline's model."
+    )
+    with pytest.raises(PreparationError, match="but the run had no inputs; "):
+        model_argument(str(tmp_path), "ieee4.glm", RunSpec())
 
 
 @pytest.mark.parametrize(
