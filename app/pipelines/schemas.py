@@ -19,6 +19,7 @@ class PipelineInputSchema(Schema):
     timeout = fields.Integer(
         allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_TIMEOUT_SECONDS)
     )
+    network = fields.Boolean(truthy={True}, falsy={False})
 
 
 class PipelineSchema(Schema):
@@ -30,6 +31,7 @@ class PipelineSchema(Schema):
     model = fields.String()
     arguments = fields.List(fields.String())
     timeout = fields.Integer(allow_none=True)
+    network = fields.Boolean()
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
 

@@ -11,6 +11,7 @@ DEFAULTS = {
     "model": "model.glm",
     "arguments": [],
     "timeout": None,
+    "network": False,
 }
 
 
