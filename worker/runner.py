@@ -173,12 +173,12 @@ class LimitWatch:
         return None
 
     def after_exit(self, result, hints):
-        """Which limit a failed run most likely died of, from what it printed."""
+        """Which limit the run went over, from how it ended and what it
+        printed: also when it exited 0, since gridlabd ignores the exit code
+        of a ``#system`` command that a limit stopped."""
         if result.returncode == -signal.SIGXFSZ and self.limits.file_bytes:
             value = self.limits.file_bytes
             return f"file size limit reached: a file reached {value} bytes (WORKER_MAX_FILE_BYTES={value})"
-        if result.returncode == 0:
-            return None
         if hints.memory and self.limits.memory_bytes:
             value = self.limits.memory_bytes
             return (
@@ -320,11 +320,12 @@ def run_gridlabd(
     reported after a cancel. ``sandbox`` (a ``sandbox.Sandbox`` on ``cwd``)
     runs it sandboxed; ``limits`` (a ``sandbox.Limits``) applies without one.
     """
-    argv = [*(command or gridlabd_command()), *arguments]
+    command = command or gridlabd_command()
+    argv = [*command, *arguments]
     limits = sandbox.limits if sandbox else limits
     if sandbox:
         sandbox.prepare_folder()
-        argv = sandbox.wrap(argv)
+        argv = sandbox.wrap(command, arguments)
         env = {"PATH": "/usr/bin:/bin"}  # bwrap's own; the sandbox's is built from scratch
         preexec = in_child(die_with_parent(), sandbox.preexec())
     else:

@@ -98,7 +98,7 @@ def check_available():
         sandbox = Sandbox(folder, limits=Limits(0, 0, 0, 0))
         try:
             sandbox.prepare_folder()
-            argv = sandbox.wrap(["/bin/sh", "-c", "echo ok > probe"])
+            argv = sandbox.wrap(["/bin/sh"], ["-c", "echo ok > probe"])
             result = subprocess.run(
                 argv, capture_output=True, text=True, timeout=30, pass_fds=sandbox.fds, cwd=folder
             )
@@ -236,8 +236,14 @@ class Sandbox:
                 os.lchown(os.path.join(root, name), self.uid, self.uid)
         os.lchown(self.folder, self.uid, self.uid)
 
-    def wrap(self, argv):
-        """The argv that runs ``argv`` in the sandbox."""
+    def wrap(self, command, arguments=()):
+        """The argv that runs ``command + arguments`` in the sandbox.
+
+        ``command`` is the worker's configuration (``GRIDLABD_BINARY``):
+        files it names by absolute path are bound read-only, so that a
+        configured script runs. ``arguments`` come from the pipeline and get
+        nothing bound.
+        """
         bwrap = bwrap_path()
         if not bwrap:
             raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}")
@@ -252,6 +258,9 @@ class Sandbox:
         if not self.network:
             args.append("--unshare-net")
         args += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
+        # First, so that binds below /tmp (a working folder, a configured
+        # script) land on top of the private /tmp, not under it.
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
         for folder in SYSTEM_FOLDERS:
             self._ro(folder, args, seen)
         for name in ETC_FILES + (NETWORK_ETC_FILES if self.network else ()):
@@ -260,11 +269,11 @@ class Sandbox:
             self._ro(folder, args, seen)
         for name in WRAPPER_FILES:
             self._ro(os.path.join(PROJECT_ROOT, name), args, seen)
-        program = in_sandbox_executable(argv[0])
-        if os.path.isabs(program) and not any(program.startswith(path + "/") for path in seen):
-            self._ro(program, args, seen)
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        args += ["--perms", "1777", "--tmpfs", "/tmp"]
+        program = in_sandbox_executable(command[0])
+        for path in (program, *command[1:]):
+            if os.path.isabs(path) and not any(path.startswith(bound + "/") for bound in seen):
+                self._ro(os.path.realpath(path), args, seen)
+        argv = [program, *command[1:], *arguments]
         args += ["--bind", self.folder, self.folder]
         # bwrap gives the folders it makes on the way to a bind the modes of
         # the host's (/root is 0700): let the sandbox's uid walk through them.
@@ -274,12 +283,12 @@ class Sandbox:
         for name, value in sandbox_environment(self.network).items():
             args += ["--setenv", name, value]
         if self.uid is None:
-            return [*args, "--cap-drop", "ALL", "--", program, *argv[1:]]
+            return [*args, "--cap-drop", "ALL", "--", *argv]
         # Root in the namespace only until setpriv has dropped it all.
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         args += ["--", shutil.which("setpriv") or "/usr/bin/setpriv"]
         args += [f"--reuid={INSIDE_UID}", f"--regid={INSIDE_UID}", "--clear-groups"]
-        args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", program, *argv[1:]]
+        args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *argv]
         return args
 
     def preexec(self):

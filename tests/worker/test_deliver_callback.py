@@ -21,7 +21,7 @@ from worker.network_policy import blocked_networks, checked_session
 from worker.tasks import deliver_callback
 
 from .callback_receiver import CallbackReceiver
-from .conftest import ROOT
+from .conftest import LOOPBACK_ALLOWED, ROOT
 
 RUN_UUID = "d" * 32
 BODY = {"pipeline_run_uuid": RUN_UUID, "state": "COMPLETED"}
@@ -31,7 +31,7 @@ SECRET = "test-signing-secret"
 @pytest.fixture(autouse=True)
 def worker_environment(monkeypatch):
     monkeypatch.setenv("CALLBACK_SIGNING_SECRET", SECRET)
-    monkeypatch.delenv("WORKER_BLOCKED_NETWORKS", raising=False)
+    monkeypatch.setenv("WORKER_BLOCKED_NETWORKS", LOOPBACK_ALLOWED)  # the receivers are on 127.0.0.1
     monkeypatch.delenv("CALLBACK_TIMEOUT", raising=False)
 
 
