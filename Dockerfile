@@ -11,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # git (and ssh for ssh:// and user@host: URLs): the worker checks out
 # pipeline repositories. nginx: the tests' blob server (blob_server.py).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git openssh-client nginx \
+    && apt-get install -y --no-install-recommends git openssh-client nginx bubblewrap \
     && rm -rf /var/lib/apt/lists/*
 
 RUN pip install pipenv

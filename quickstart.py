@@ -6,6 +6,7 @@ for the periodic tasks), and prints how to call the API. Ctrl-C stops both.
 """
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -46,6 +47,25 @@ def ensure_keys(app):
     return keys
 
 
+def ensure_callback_secret():
+    """The worker's CALLBACK_SIGNING_SECRET: the environment's, else one made
+    once and kept in ``var/quickstart-callback-secret`` (a worker refuses to
+    start without one)."""
+    if os.environ.get("CALLBACK_SIGNING_SECRET"):
+        return os.environ["CALLBACK_SIGNING_SECRET"]
+    path = os.path.join(embedded_data_folder(), "quickstart-callback-secret")
+    if os.path.exists(path):
+        with open(path) as handle:
+            secret = handle.read().strip()
+        if secret:
+            return secret
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    secret = secrets.token_hex(32)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
 def _upgrade(app):
     from flask_migrate import upgrade
 
@@ -84,6 +104,8 @@ def serve(host, port):
         # The walkthrough feeds the example model by file:// URL; a shared
         # deployment leaves this off.
         "WORKER_ALLOW_FILE_URLS": os.environ.get("WORKER_ALLOW_FILE_URLS", "1"),
+        # Callbacks are signed with a secret made once under var/.
+        "CALLBACK_SIGNING_SECRET": ensure_callback_secret(),
     }
     # -B: the worker also runs beat, which sends the periodic tasks (the
     # recovery of runs whose worker was lost, artifact expiry).
