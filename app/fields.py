@@ -37,6 +37,15 @@ class Text(fields.String):
         return text
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON ``true`` or ``false`` only: not 1, "true" or "yes"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
 class UtcDateTime(fields.DateTime):
     """ISO 8601 in UTC; SQLite hands back naive datetimes, which are UTC here."""
 

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from ..fields import UtcDateTime, bounded_text, git_url, relative_path
+from ..fields import StrictBoolean, UtcDateTime, bounded_text, git_url, relative_path
 
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 
@@ -19,7 +19,7 @@ class PipelineInputSchema(Schema):
     timeout = fields.Integer(
         allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_TIMEOUT_SECONDS)
     )
-    network = fields.Boolean(truthy={True}, falsy={False})
+    network = StrictBoolean()
 
 
 class PipelineSchema(Schema):
