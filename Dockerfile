@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # pipeline repositories. nginx: the tests' blob server (blob_server.py).
 # redis-server: each test process starts one of its own (README, Tests).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git openssh-client nginx redis-server \
+    && apt-get install -y --no-install-recommends git openssh-client nginx redis-server bubblewrap \
     && rm -rf /var/lib/apt/lists/*
 
 RUN pip install pipenv

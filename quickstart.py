@@ -8,6 +8,7 @@ SIGTERM) stops both, and all they started, within seconds (``stop_all``).
 
 import ctypes
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -51,6 +52,25 @@ def ensure_keys(app):
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
         handle.writelines(f"{name}={value}\n" for name, value in sorted(keys.items()))
     return keys
+
+
+def ensure_callback_secret():
+    """The worker's CALLBACK_SIGNING_SECRET: the environment's, else one made
+    once and kept in ``var/quickstart-callback-secret`` (a worker refuses to
+    start without one)."""
+    if os.environ.get("CALLBACK_SIGNING_SECRET"):
+        return os.environ["CALLBACK_SIGNING_SECRET"]
+    path = os.path.join(embedded_data_folder(), "quickstart-callback-secret")
+    if os.path.exists(path):
+        with open(path) as handle:
+            secret = handle.read().strip()
+        if secret:
+            return secret
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    secret = secrets.token_hex(32)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(secret + "\n")
+    return secret
 
 
 def _upgrade(app):
@@ -187,6 +207,8 @@ def serve(host, port):
         "WORKER_API_SERVER": os.environ.get("WORKER_API_SERVER", url),
         "WORKER_API_TOKEN": keys["WORKER_API_TOKEN"],
         "WORKER_ALLOW_FILE_URLS": os.environ.get("WORKER_ALLOW_FILE_URLS", "1"),
+        # Callbacks are signed with a secret made once under var/.
+        "CALLBACK_SIGNING_SECRET": ensure_callback_secret(),
     }
     # -B: the worker also runs beat, which sends the periodic tasks (the
     # recovery of runs whose worker was lost, artifact expiry). Warnings

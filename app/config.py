@@ -44,10 +44,20 @@ def broker_settings():
     }
 
 
+# Loopback, "this host", RFC 1918, CGNAT, link-local (cloud metadata at
+# 169.254.169.254), and their IPv6 counterparts: unspecified, loopback,
+# unique-local, link-local and NAT64. IPv6 addresses that spell an IPv4
+# one (mapped, compatible, NAT64, 6to4) are also checked as that address.
+DEFAULT_BLOCKED_NETWORKS = (
+    "0.0.0.0/8,127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,169.254.0.0/16,"
+    "::/128,::1/128,fc00::/7,fe80::/10,64:ff9b::/96"
+)
+
+
 def network_list(value):
-    """Comma-separated CIDRs (BLOCKED_NETWORKS); unset: the link-local ranges."""
+    """Comma-separated CIDRs (BLOCKED_NETWORKS); unset: ``DEFAULT_BLOCKED_NETWORKS``."""
     if value is None:
-        value = "169.254.0.0/16,fe80::/10"
+        value = DEFAULT_BLOCKED_NETWORKS
     parts = [part.strip() for part in value.split(",")]
     return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
 

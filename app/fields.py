@@ -2,6 +2,7 @@
 
 import ipaddress
 import json
+import re
 import socket
 from datetime import UTC
 from urllib.parse import urlsplit
@@ -12,6 +13,14 @@ from marshmallow import validate as validators
 
 from .artifacts.body import body_bytes
 from .errors import ApiError
+
+# Characters that change how a name displays without showing themselves:
+# bidirectional embeddings, overrides and isolates (U+202E shows "gnp.exe"
+# as "exe.png"), marks, zero-width characters, the word joiner family and
+# the BOM.
+INVISIBLE_FORMAT_CHARACTERS = re.compile(
+    "[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+)
 
 
 class Text(fields.String):
@@ -26,6 +35,15 @@ class Text(fields.String):
         except UnicodeEncodeError as error:
             raise ValidationError("Must be valid Unicode text.") from error
         return text
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON ``true`` or ``false`` only: not 1, "true" or "yes"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
 
 
 class UtcDateTime(fields.DateTime):
@@ -43,6 +61,10 @@ def plain_file_name(value):
         raise ValidationError("Must be a plain file name: no folders, '.' or '..'.")
     if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value):
         raise ValidationError("Must not contain control characters.")
+    if INVISIBLE_FORMAT_CHARACTERS.search(value):
+        raise ValidationError(
+            "Must not contain bidirectional or invisible format characters (U+202E and the like)."
+        )
 
 
 def relative_path(value):
@@ -67,20 +89,41 @@ def ip_literal(host):
         return None
 
 
+def embedded_ipv4(ip):
+    """The IPv4 address an IPv6 address reaches or spells, else None:
+    IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible ``::a.b.c.d``, NAT64
+    ``64:ff9b::a.b.c.d`` and 6to4 ``2002:AABB:CCDD::``."""
+    if ip.version != 6:
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    value = int(ip)
+    if value >> 32 == 0 and value > 1:  # ::a.b.c.d, but not :: or ::1
+        return ipaddress.IPv4Address(value)
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    return None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def check_host_allowed(host):
     """400 for a host that is an address in BLOCKED_NETWORKS.
 
     Names are not resolved here: the worker resolves them, and checks what
     they resolve to, when it connects (docs/adr/0011-callbacks-and-outbound-requests.md).
     """
-    address = ip_literal(host.rstrip(".")) if host else None
+    address = ip_literal(host.rstrip(".").split("%")[0]) if host else None
     if address is None:
         return
-    if address.version == 6 and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    candidates = [address, embedded_ipv4(address)]
     for network in current_app.config.get("BLOCKED_NETWORKS", ()):
-        if address.version == network.version and address in network:
-            raise ValidationError(f"URL host {host} is in a blocked network ({network}).")
+        for candidate in filter(None, candidates):
+            if candidate.version == network.version and candidate in network:
+                raise ValidationError(f"URL host {host} is in a blocked network ({network}).")
 
 
 def url_with_scheme(schemes):

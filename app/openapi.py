@@ -129,6 +129,14 @@ SCHEMAS = {
                 "nullable": True,
                 "description": "Seconds a run may take before it is stopped and FAILED.",
             },
+            "network": {
+                "type": "boolean",
+                "default": False,
+                "description": (
+                    "Whether the simulation may reach the network from its sandbox "
+                    "(#system commands, the engine). Off: no network at all, loopback included."
+                ),
+            },
         },
     },
     "Pipeline": {
@@ -142,6 +150,7 @@ SCHEMAS = {
             "model",
             "arguments",
             "timeout",
+            "network",
             "created_at",
             "updated_at",
         ],
@@ -154,6 +163,7 @@ SCHEMAS = {
             "model": {"type": "string"},
             "arguments": {"type": "array", "items": {"type": "string"}},
             "timeout": {"type": "integer", "nullable": True},
+            "network": {"type": "boolean"},
             "created_at": _timestamp(),
             "updated_at": _timestamp(),
         },

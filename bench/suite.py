@@ -36,7 +36,7 @@ import requests
 from tests.e2e.stack import FINAL_STATES, Stack
 from tests.processes import REPO_ROOT
 
-from . import BENCH_REDIS_DB, http_load, job_latency
+from . import BENCH_REDIS_DB, http_load, job_latency, sandbox_cost
 
 API_WORKERS = 2
 API_THREADS = 4
@@ -458,7 +458,9 @@ def main(argv=None, command=None):
         if args.only or not (args.jobs and args.throughput_jobs):
             say(f"\nnot writing {DOCUMENT}: only part of the suite ran")
         else:
-            DOCUMENT.write_text(document(figures, command, args))
+            # bench/sandbox_cost.py's section is its own: kept as it is.
+            kept = sandbox_cost.kept_section(DOCUMENT.read_text()) if DOCUMENT.exists() else ""
+            DOCUMENT.write_text(document(figures, command, args) + ("\n" + kept if kept else ""))
             say(f"\nwrote {DOCUMENT}")
 
 

@@ -106,6 +106,7 @@ def test_creating_a_run_enqueues_one_execute_pipeline_message(
             "model": "models/ieee4.glm",
             "arguments": ["-D", "starttime='2020-01-01 00:00:00'"],
             "timeout": 600,
+            "network": True,
         },
         headers=keys.client,
     ).get_json()
@@ -131,6 +132,7 @@ def test_creating_a_run_enqueues_one_execute_pipeline_message(
                 "model": "models/ieee4.glm",
                 "arguments": ["-D", "starttime='2020-01-01 00:00:00'"],
                 "timeout": 600,
+                "network": True,
             },
         }
     ]
@@ -155,6 +157,7 @@ def test_pipeline_defaults_reach_the_worker_as_documented(app, keys, apps, redis
         "model": "model.glm",
         "arguments": [],
         "timeout": None,
+        "network": False,
     }
 
 

@@ -119,16 +119,73 @@ def test_blocked_networks_setting(monkeypatch):
     from app import config
 
     monkeypatch.delenv("BLOCKED_NETWORKS", raising=False)
-    assert [str(n) for n in config.from_environment()["BLOCKED_NETWORKS"]] == ["169.254.0.0/16", "fe80::/10"]
+    assert [str(n) for n in config.from_environment()["BLOCKED_NETWORKS"]] == [
+        *"0.0.0.0/8 127.0.0.0/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 100.64.0.0/10 169.254.0.0/16".split(),
+        *"::/128 ::1/128 fc00::/7 fe80::/10 64:ff9b::/96".split(),
+    ]
     monkeypatch.setenv("BLOCKED_NETWORKS", " 10.0.0.0/8 ,192.168.1.7")
     assert [str(n) for n in config.from_environment()["BLOCKED_NETWORKS"]] == ["10.0.0.0/8", "192.168.1.7/32"]
     monkeypatch.setenv("BLOCKED_NETWORKS", "")
     assert config.from_environment()["BLOCKED_NETWORKS"] == ()
 
 
-def test_loopback_and_names_are_allowed_by_default(api, pipeline):
-    for url in ("http://127.0.0.1:9000/hook", "https://hooks.example.com/x", "http://[::1]/x"):
+# Loopback, private and shared ranges, in the spellings a resolver takes,
+# and IPv6 addresses that reach them: blocked by the default list.
+INTERNAL_URLS = [
+    "http://127.0.0.1:5000/healthcheck",  # the API itself
+    "http://127.1/",
+    "http://2130706433/",  # 127.0.0.1 as one number
+    "http://0x7f.0.0.1/",
+    "http://0.0.0.0:5000/",  # reaches loopback on Linux
+    "http://[::1]/",
+    "http://[::]/",
+    "http://[::ffff:127.0.0.1]/",  # IPv4-mapped
+    "http://[::ffff:7f00:1]/",
+    "http://[::127.0.0.1]/",  # IPv4-compatible
+    "http://[64:ff9b::7f00:1]/",  # NAT64
+    "http://[2002:7f00:1::]/",  # 6to4
+    "http://10.0.0.5/",
+    "http://172.16.0.1/",
+    "http://192.168.1.1/",
+    "http://[::ffff:192.168.1.1]/",
+    "http://100.64.0.1/",  # CGNAT
+    "http://[fd00::1]/",  # unique-local
+    "http://[fe80::1]/",
+]
+
+
+def test_loopback_and_private_addresses_are_400_by_default(app, client, keys, pipeline):
+    before = table_snapshot(app)
+
+    def check(url):
+        assert_error(create_run(client, keys, pipeline, {"callback_url": url}), 400, ["callback_url"])
+        inputs = [{"name": "m.glm", "url": url}]
+        assert_error(create_run(client, keys, pipeline, {"inputs": inputs}), 400, ["inputs"])
+        body = {"name": "p", "repository_ssh_url": url + "repo.git"}
+        assert_error(
+            client.post("/v1/pipelines", json=body, headers=keys.client), 400, ["repository_ssh_url"]
+        )
+
+    assert failed_cases(INTERNAL_URLS, check) == []
+    assert table_snapshot(app) == before
+
+
+def test_public_addresses_and_names_are_allowed_by_default(api, pipeline):
+    urls = (
+        "https://hooks.example.com/x",
+        "http://localhost:9000/hook",
+        "http://93.184.215.14/",
+        "http://[2606:4700::1]/",
+    )
+    for url in urls:
         assert api.create_run(pipeline["uuid"], callback_url=url)["callback_url"] == url
+
+
+def test_a_replaced_list_allows_loopback(app, api, pipeline, monkeypatch):
+    monkeypatch.setitem(app.config, "BLOCKED_NETWORKS", network_list("169.254.0.0/16"))
+
+    url = "http://127.0.0.1:9000/hook"
+    assert api.create_run(pipeline["uuid"], callback_url=url, inputs=[{"name": "m.glm", "url": url}])
 
 
 # --- names ------------------------------------------------------------------
@@ -142,6 +199,14 @@ def test_input_names_that_escape_or_hide_are_400_with_nothing_created(app, clien
         assert_error(create_run(client, keys, pipeline, body), 400, ["inputs"])
 
     names = [*BAD_NAMES, "../x", "a\nb.glm", "tab\t.glm", "bell\x07", "del\x7f", "c1\x85.glm"]
+    # Bidirectional overrides and isolates, and other invisible format characters.
+    names += [
+        "gnp\u202eexe.glm",
+        "a\u202ab.glm",
+        "a\u2066b\u2069.glm",
+        "zero\u200bwidth.glm",
+        "\ufeffbom.glm",
+    ]
     assert failed_cases(names, check) == []
     assert table_snapshot(app) == before
 
@@ -164,6 +229,8 @@ def files_under(folder):
         ("out/line\nbreak.csv", "line_break.csv"),
         ("../../bell\x07.txt", "bell_.txt"),
         ("c1\x85\x9f.csv", "c1__.csv"),
+        ("report\u202egnp.exe", "report_gnp.exe"),  # would show as "reportexe.png"
+        ("a\u2067b\u2069c\u200f.csv", "a_b_c_.csv"),
     ],
 )
 def test_control_characters_in_artifact_names_are_stored_safely(app, api, running, raw, stored):

@@ -15,6 +15,7 @@ PIPELINE_FIELDS = {
     "model",
     "arguments",
     "timeout",
+    "network",
     "created_at",
     "updated_at",
 }
@@ -25,6 +26,7 @@ DEFAULTS = {
     "model": "model.glm",
     "arguments": [],
     "timeout": None,
+    "network": False,
 }
 FULL = {
     "name": "ieee4",
@@ -34,6 +36,7 @@ FULL = {
     "model": "ieee4/model.glm",
     "arguments": ["-D", "starttime='2020-01-01 00:00:00'"],
     "timeout": 600,
+    "network": True,
 }
 
 
@@ -281,6 +284,9 @@ INVALID = [
     ({"timeout": "60"}, "timeout"),
     ({"timeout": True}, "timeout"),
     ({"timeout": 10**20}, "timeout"),
+    ({"network": "true"}, "network"),
+    ({"network": 1}, "network"),
+    ({"network": None}, "network"),
     ({"repository_ssh_url": "ftp://example.com/repo.git"}, "repository_ssh_url"),
     ({"repository_ssh_url": "--upload-pack=touch /tmp/x"}, "repository_ssh_url"),
     ({"unknown": "field"}, "unknown"),

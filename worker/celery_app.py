@@ -7,11 +7,20 @@ filesystem transport in the same folder, computed the same way as
 """
 
 import os
+import sys
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Exchange, Queue
 
-from .settings import artifact_expiry_interval, env_flag, max_run_seconds, recovery_interval
+from . import sandbox
+from .settings import (
+    allow_unsigned_callbacks,
+    artifact_expiry_interval,
+    env_flag,
+    max_run_seconds,
+    recovery_interval,
+    sandbox_enabled,
+)
 
 
 def embedded_broker_folder():
@@ -118,6 +127,38 @@ def beat_schedule():
             "options": {"expires": float(recovery)},
         }
     return schedule
+
+
+class WorkerMisconfigured(Exception):
+    """A worker must not start like this (the message says what to change)."""
+
+
+def startup_checks():
+    """What a worker checks before it takes any task: that it can build the
+    sandbox (unless WORKER_SANDBOX=off) and that it can sign callbacks
+    (unless CALLBACK_ALLOW_UNSIGNED=true). Raises ``WorkerMisconfigured``."""
+    if sandbox_enabled():
+        try:
+            sandbox.check_available()
+        except sandbox.SandboxUnavailable as error:
+            raise WorkerMisconfigured(f"worker not started: {error}") from None
+    if not os.environ.get("CALLBACK_SIGNING_SECRET") and not allow_unsigned_callbacks():
+        raise WorkerMisconfigured(
+            "worker not started: CALLBACK_SIGNING_SECRET is not set, so callbacks could not be "
+            "signed; set it (e.g. to the output of `openssl rand -hex 32`), or set "
+            "CALLBACK_ALLOW_UNSIGNED=true to send them unsigned"
+        )
+
+
+@signals.worker_init.connect
+def refuse_to_start_misconfigured(**_kwargs):
+    try:
+        startup_checks()
+    except WorkerMisconfigured as error:
+        # Celery logs an exception from worker_init and goes on; a worker
+        # that would run models unsandboxed must not.
+        print(error, file=sys.stderr, flush=True)
+        os._exit(78)  # EX_CONFIG
 
 
 app = make_celery()

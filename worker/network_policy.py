@@ -21,8 +21,16 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-# The link-local ranges: 169.254.169.254 is the metadata service of most clouds.
-DEFAULT_BLOCKED_NETWORKS = "169.254.0.0/16,fe80::/10"
+# Loopback, "this host", RFC 1918, CGNAT, link-local (cloud metadata at
+# 169.254.169.254), and their IPv6 counterparts: unspecified, loopback,
+# unique-local, link-local and NAT64. IPv6 addresses that spell an IPv4
+# one (mapped, compatible, NAT64, 6to4) are also checked as that address.
+DEFAULT_BLOCKED_NETWORKS = (
+    "0.0.0.0/8,127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,169.254.0.0/16,"
+    "::/128,::1/128,fc00::/7,fe80::/10,64:ff9b::/96"
+)
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 # Looked up through this name so that a test can stand in for a DNS server.
 getaddrinfo = socket.getaddrinfo
@@ -48,11 +56,30 @@ def blocked_networks(value=None):
     return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
 
 
+def embedded_ipv4(ip):
+    """The IPv4 address an IPv6 address reaches or spells, else None:
+    IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible ``::a.b.c.d``, NAT64
+    ``64:ff9b::a.b.c.d`` and 6to4 ``2002:AABB:CCDD::``."""
+    if ip.version != 6:
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    value = int(ip)
+    if value >> 32 == 0 and value > 1:  # ::a.b.c.d, but not :: or ::1
+        return ipaddress.IPv4Address(value)
+    if ip in NAT64:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    return None
+
+
 def _network_of(address, networks):
-    ip = ipaddress.ip_address(address)
+    ip = ipaddress.ip_address(address.split("%")[0])
     candidates = [ip]
-    if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:169.254.169.254 reaches the IPv4 host
-        candidates.append(ip.ipv4_mapped)
+    embedded = embedded_ipv4(ip)  # ::ffff:169.254.169.254 reaches the IPv4 host
+    if embedded is not None:
+        candidates.append(embedded)
     for candidate in candidates:
         for network in networks:
             if candidate.version == network.version and candidate in network:

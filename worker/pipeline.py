@@ -13,7 +13,8 @@ from . import metrics
 from .artifacts import changed_files, snapshot
 from .inputs import PreparationError, prepare_working_folder, shown
 from .runner import run_gridlabd
-from .settings import max_run_seconds
+from .sandbox import Limits, Sandbox
+from .settings import max_artifact_bytes, max_artifacts, max_run_seconds, sandbox_enabled
 
 RUNNING = "RUNNING"
 COMPLETED = "COMPLETED"
@@ -31,6 +32,7 @@ class RunSpec:
     model: str = "model.glm"
     arguments: list = field(default_factory=list)
     timeout: int | None = None
+    network: bool = False  # the pipeline lets the simulation reach the network
 
 
 class Cancelled(Exception):
@@ -107,6 +109,8 @@ def run_timeout(timeout):
 
 
 def failure_reason(result, timeout):
+    if result.limit:
+        return result.limit
     if result.timed_out:
         return f"timed out after {timeout} seconds"
     code = result.returncode
@@ -131,6 +135,7 @@ def run_in_folder(folder, report, spec, command=None, allow_file_urls=None):
         raise Cancelled
     before = snapshot(folder)
     timeout = run_timeout(spec.timeout)
+    limits = Limits.from_settings()
     result = run_gridlabd(
         [*(spec.arguments or []), model],
         folder,
@@ -138,19 +143,58 @@ def run_in_folder(folder, report, spec, command=None, allow_file_urls=None):
         on_output=report.append_console,
         is_cancelled=report.is_cancelled,
         command=command,
+        sandbox=Sandbox(folder, network=spec.network, limits=limits) if sandbox_enabled() else None,
+        limits=limits,
     )
     if result.cancelled:
         raise Cancelled
     if result.timed_out:
         metrics.limit_killed("time")
-    # Uploaded whatever the outcome, so that users see what a failed run wrote.
-    for path in changed_files(before, snapshot(folder)):
+    elif result.limit:
+        metrics.limit_killed(result.limit.split(" limit", 1)[0])
+    # Uploaded whatever the outcome, so that users see what a failed run
+    # wrote, but only what fits in the limits.
+    uploads, over_limit = within_limits(folder, changed_files(before, snapshot(folder)), limits)
+    for path in uploads:
         report.upload_artifact(path, os.path.join(folder, path))
-    if result.returncode == 0 and not result.timed_out:
+    reason = failure_reason(result, timeout) if result.returncode != 0 or result.timed_out else None
+    reason = result.limit or over_limit or reason
+    if reason is None:
         report.finish(COMPLETED)
         return COMPLETED
-    report.fail(failure_reason(result, timeout))
+    report.fail(reason)
     return FAILED
+
+
+def within_limits(folder, paths, limits):
+    """``(paths to upload, why others were not)``: none that reached the
+    file size limit, at most ``WORKER_MAX_ARTIFACTS`` files and
+    ``WORKER_MAX_ARTIFACT_BYTES`` bytes in all (in path order)."""
+    count, total_limit = max_artifacts(), max_artifact_bytes()
+    uploads, total, reason = [], 0, None
+    for path in paths:
+        size = os.path.getsize(os.path.join(folder, path))
+        if limits.file_bytes and size >= limits.file_bytes:
+            reason = reason or (
+                f"file size limit reached: {path} reached {limits.file_bytes} bytes "
+                f"(WORKER_MAX_FILE_BYTES={limits.file_bytes}); it was not uploaded"
+            )
+            continue
+        if count and len(uploads) >= count:
+            reason = reason or (
+                f"artifact limit reached: the run wrote more than {count} files; "
+                f"the first {count} were uploaded (WORKER_MAX_ARTIFACTS={count})"
+            )
+            break
+        if total_limit and total + size > total_limit:
+            reason = reason or (
+                f"artifact size limit reached: the run's files hold more than {total_limit} bytes; "
+                f"{path} and what follows were not uploaded (WORKER_MAX_ARTIFACT_BYTES={total_limit})"
+            )
+            continue
+        uploads.append(path)
+        total += size
+    return uploads, reason
 
 
 def execute_run(report, spec, command=None, allow_file_urls=None):

@@ -5,6 +5,11 @@ a shell. Its output is handed to ``on_output`` in batches about once a
 second; ``is_cancelled`` is asked about once a second. On cancel or
 timeout the whole group gets SIGTERM, then SIGKILL if anything is left
 after a grace period, well within the 5 seconds the contract allows.
+
+With a ``sandbox`` (worker/sandbox.py) the command runs inside bubblewrap,
+with the sandbox's limits; ``limits`` alone sets them on an unsandboxed
+run. Either way a ``LimitWatch`` looks at what the run wrote about twice a
+second and stops it once it holds more than the disk limit.
 """
 
 import codecs
@@ -14,15 +19,19 @@ import re
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
 
+from .sandbox import set_limits
+
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORT_INTERVAL = 1.0
 KILL_GRACE = 2.0
+LIMIT_INTERVAL = 0.5
 PR_SET_PDEATHSIG = 1
 
 # The first line that says what went wrong: a parser message such as
@@ -59,6 +68,7 @@ class RunResult:
     timed_out: bool = False
     cancelled: bool = False
     first_error: str | None = None
+    limit: str | None = None  # which limit the run went over, as told to the user
 
 
 class OutputBuffer:
@@ -105,7 +115,104 @@ class FirstErrorLine:
                 return
 
 
-def read_pipe(pipe, stream, buffer, watcher=None):
+# What programs print when a limit refuses them memory or a new process.
+MEMORY_HINT = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory", re.I)
+PROCESS_HINT = re.compile(
+    r"Cannot fork|fork: (retry: )?Resource temporarily unavailable|can't start new thread|BlockingIOError"
+)
+
+
+class LimitHints:
+    """Remembers whether a stream said memory or a process was refused."""
+
+    def __init__(self):
+        self.tail = ""
+        self.memory = self.processes = False
+
+    def feed(self, text):
+        text = self.tail + text
+        self.memory = self.memory or bool(MEMORY_HINT.search(text))
+        self.processes = self.processes or bool(PROCESS_HINT.search(text))
+        self.tail = text[-64:]
+
+
+class LimitWatch:
+    """The disk and file-size limits of a running run, checked from outside:
+    the bytes in its working folder and in its sandbox's private /tmp."""
+
+    def __init__(self, folder, limits, process):
+        self.folder = folder
+        self.limits = limits
+        self.process = process
+
+    def sandbox_tmp(self):
+        """The sandbox's /tmp as the host sees it, through its first process."""
+        try:
+            with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as file:
+                children = file.read().split()
+        except OSError:
+            return None
+        return f"/proc/{children[0]}/root/tmp" if children else None
+
+    def check(self, final=False):
+        """The reason the run must stop, or None."""
+        if not self.limits:
+            return None
+        total, largest = folder_bytes(self.folder)
+        tmp = None if final else self.sandbox_tmp()
+        if tmp:
+            total += folder_bytes(tmp)[0]
+        disk, file_bytes = self.limits.disk_bytes, self.limits.file_bytes
+        if disk and total > disk:
+            return f"disk limit reached: the run wrote more than {disk} bytes (WORKER_MAX_DISK_BYTES={disk})"
+        if file_bytes and largest[0] >= file_bytes:
+            return (
+                f"file size limit reached: {largest[1]} reached {file_bytes} bytes "
+                f"(WORKER_MAX_FILE_BYTES={file_bytes})"
+            )
+        return None
+
+    def after_exit(self, result, hints):
+        """Which limit the run went over, from how it ended and what it
+        printed: also when it exited 0, since gridlabd ignores the exit code
+        of a ``#system`` command that a limit stopped."""
+        if result.returncode == -signal.SIGXFSZ and self.limits.file_bytes:
+            value = self.limits.file_bytes
+            return f"file size limit reached: a file reached {value} bytes (WORKER_MAX_FILE_BYTES={value})"
+        if hints.memory and self.limits.memory_bytes:
+            value = self.limits.memory_bytes
+            return (
+                f"memory limit reached: a process was refused memory past {value} bytes "
+                f"of address space (WORKER_MAX_MEMORY_BYTES={value})"
+            )
+        if hints.processes and self.limits.processes:
+            value = self.limits.processes
+            return (
+                f"process limit reached: a new process was refused past {value} processes "
+                f"and threads (WORKER_MAX_PROCESSES={value})"
+            )
+        return None
+
+
+def folder_bytes(folder):
+    """``(total bytes, (size, path) of the largest file)`` of regular files
+    under ``folder``, symlinks not followed."""
+    total, largest = 0, (0, None)
+    for root, _folders, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+                if info.st_size >= largest[0]:
+                    largest = (info.st_size, os.path.relpath(path, folder))
+    return total, largest
+
+
+def read_pipe(pipe, stream, buffer, watcher=None, hints=None):
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while True:
         chunk = os.read(pipe.fileno(), 65536)
@@ -114,6 +221,8 @@ def read_pipe(pipe, stream, buffer, watcher=None):
             buffer.add(stream, text)
             if watcher:
                 watcher.feed(text)
+            if hints:
+                hints.feed(text)
         if not chunk:
             pipe.close()
             return
@@ -133,6 +242,17 @@ def die_with_parent():
             os._exit(1)
 
     return set_death_signal if sys.platform.startswith("linux") else None
+
+
+def in_child(*steps):
+    """The child's steps between fork and exec, in order."""
+    steps = [step for step in steps if step]
+
+    def run_steps():
+        for step in steps:
+            step()
+
+    return run_steps if steps else None
 
 
 def has_exited(process):
@@ -190,30 +310,52 @@ def run_gridlabd(
     is_cancelled=lambda: False,
     command=None,
     interval=REPORT_INTERVAL,
+    sandbox=None,
+    limits=None,
 ):
     """Run ``command + arguments`` in ``cwd``; return a ``RunResult``.
 
     ``arguments`` ends with the model file. Output not yet handed to
     ``on_output`` when the run is cancelled is dropped, since nothing may be
-    reported after a cancel.
+    reported after a cancel. ``sandbox`` (a ``sandbox.Sandbox`` on ``cwd``)
+    runs it sandboxed; ``limits`` (a ``sandbox.Limits``) applies without one.
     """
-    argv = [*(command or gridlabd_command()), *arguments]
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env=child_environment(),
-        preexec_fn=die_with_parent(),
-    )
+    command = command or gridlabd_command()
+    argv = [*command, *arguments]
+    limits = sandbox.limits if sandbox else limits
+    if sandbox:
+        sandbox.prepare_folder()
+        argv = sandbox.wrap(command, arguments)
+        env = {"PATH": "/usr/bin:/bin"}  # bwrap's own; the sandbox's is built from scratch
+        preexec = in_child(die_with_parent(), sandbox.preexec())
+    else:
+        env = child_environment()
+        preexec = in_child(die_with_parent(), limits and (lambda: set_limits(limits)))
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=env,
+            preexec_fn=preexec,
+            pass_fds=sandbox.fds if sandbox else (),
+        )
+    finally:
+        if sandbox:
+            sandbox.close()
     buffer = OutputBuffer()
     first_error = FirstErrorLine()
+    hints = LimitHints()
+    watch = LimitWatch(cwd, limits, process)
     readers = [
-        threading.Thread(target=read_pipe, args=(process.stdout, "std_out", buffer), daemon=True),
         threading.Thread(
-            target=read_pipe, args=(process.stderr, "std_err", buffer, first_error), daemon=True
+            target=read_pipe, args=(process.stdout, "std_out", buffer, None, hints), daemon=True
+        ),
+        threading.Thread(
+            target=read_pipe, args=(process.stderr, "std_err", buffer, first_error, hints), daemon=True
         ),
     ]
     cancelled, stop = threading.Event(), threading.Event()
@@ -227,6 +369,7 @@ def run_gridlabd(
 
     result = RunResult()
     deadline = time.monotonic() + timeout if timeout else None
+    next_limit_check = time.monotonic() + LIMIT_INTERVAL
     while not has_exited(process):
         if cancelled.is_set():
             result.cancelled = True
@@ -234,6 +377,11 @@ def run_gridlabd(
         if deadline and time.monotonic() >= deadline:
             result.timed_out = True
             break
+        if time.monotonic() >= next_limit_check:
+            result.limit = watch.check()
+            if result.limit:
+                break
+            next_limit_check = time.monotonic() + LIMIT_INTERVAL
         time.sleep(0.05)
     # Also after a normal exit: whatever the run started in its group goes.
     kill_group(process)
@@ -246,4 +394,6 @@ def run_gridlabd(
     if not result.cancelled:
         flush(buffer, on_output)
     result.first_error = first_error.found
+    if limits and not result.cancelled and not result.timed_out:
+        result.limit = result.limit or watch.check(final=True) or watch.after_exit(result, hints)
     return result

@@ -28,6 +28,12 @@ def env_seconds(name, default):
     return float(value) if value else default
 
 
+def allow_unsigned_callbacks():
+    """``CALLBACK_ALLOW_UNSIGNED``: a worker without CALLBACK_SIGNING_SECRET
+    starts anyway, and sends callbacks unsigned."""
+    return env_flag("CALLBACK_ALLOW_UNSIGNED")
+
+
 def allow_file_urls():
     """``WORKER_ALLOW_FILE_URLS``: follow ``file://`` inputs and repositories."""
     return env_flag("WORKER_ALLOW_FILE_URLS")
@@ -76,3 +82,53 @@ def metrics_port():
 def metrics_address():
     """``WORKER_METRICS_ADDRESS``: the address that exporter listens on."""
     return os.environ.get("WORKER_METRICS_ADDRESS", "").strip() or "127.0.0.1"
+DEFAULT_MAX_MEMORY_BYTES = 4 * 1024**3
+DEFAULT_MAX_PROCESSES = 256
+DEFAULT_MAX_DISK_BYTES = 4 * 1024**3
+DEFAULT_MAX_FILE_BYTES = 1024**3
+DEFAULT_MAX_ARTIFACTS = 1000
+DEFAULT_SANDBOX_UID = 200000
+
+
+def sandbox_enabled():
+    """``WORKER_SANDBOX``: run each simulation in the bubblewrap sandbox
+    (worker/sandbox.py). Only an explicit ``off`` (or false, 0, no) turns it off."""
+    value = os.environ.get("WORKER_SANDBOX", "on").strip().lower()
+    return value not in {"0", "false", "no", "off"}
+
+
+def sandbox_uid():
+    """``WORKER_SANDBOX_UID``: the first host uid a root worker runs sandboxes as."""
+    return env_int("WORKER_SANDBOX_UID", DEFAULT_SANDBOX_UID)
+
+
+def max_memory_bytes():
+    """``WORKER_MAX_MEMORY_BYTES``: a run's address space, per process (RLIMIT_AS)."""
+    return env_int("WORKER_MAX_MEMORY_BYTES", DEFAULT_MAX_MEMORY_BYTES)
+
+
+def max_processes():
+    """``WORKER_MAX_PROCESSES``: processes and threads of the sandbox's uid (RLIMIT_NPROC)."""
+    return env_int("WORKER_MAX_PROCESSES", DEFAULT_MAX_PROCESSES)
+
+
+def max_disk_bytes():
+    """``WORKER_MAX_DISK_BYTES``: the most a run's working folder (and its
+    private /tmp) may hold."""
+    return env_int("WORKER_MAX_DISK_BYTES", DEFAULT_MAX_DISK_BYTES)
+
+
+def max_file_bytes():
+    """``WORKER_MAX_FILE_BYTES``: the largest file a run may write (RLIMIT_FSIZE)."""
+    return env_int("WORKER_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES)
+
+
+def max_artifacts():
+    """``WORKER_MAX_ARTIFACTS``: the most files one run uploads as artifacts."""
+    return env_int("WORKER_MAX_ARTIFACTS", DEFAULT_MAX_ARTIFACTS)
+
+
+def max_artifact_bytes():
+    """``WORKER_MAX_ARTIFACT_BYTES``: the most bytes one run uploads as
+    artifacts, all together (default: the disk limit)."""
+    return env_int("WORKER_MAX_ARTIFACT_BYTES", max_disk_bytes())

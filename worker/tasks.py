@@ -24,6 +24,7 @@ def execute_pipeline(
     model="model.glm",
     arguments=None,
     timeout=None,
+    network=False,
 ):
     """Run one pipeline run and report it to the API; returns the final state."""
     report = ApiRunReport(ApiClient.from_environment().run(pipeline_uuid, run_uuid))
@@ -34,6 +35,7 @@ def execute_pipeline(
         model=model or "model.glm",
         arguments=arguments or [],
         timeout=timeout,
+        network=bool(network),
     )
     started = time.monotonic()
     try:

@@ -5,6 +5,7 @@ import posixpath
 import re
 
 from ..errors import ApiError
+from ..fields import INVISIBLE_FORMAT_CHARACTERS
 
 MAX_NAME_CHARS = 255
 # Control characters other than NUL: a file may well be called so on disk,
@@ -13,7 +14,8 @@ CONTROL_CHARACTERS = re.compile(r"[\x01-\x1f\x7f-\x9f]")
 
 
 def artifact_name(raw):
-    """The last path part of ``raw``, control characters made ``_``; a 400
+    """The last path part of ``raw``, control characters and bidirectional or
+    invisible format characters (``fields.INVISIBLE_FORMAT_CHARACTERS``) made ``_``; a 400
     when nothing usable is left.
 
     Only the name is kept from what the client sends: the bytes are stored
@@ -26,6 +28,7 @@ def artifact_name(raw):
     if "\x00" in raw:
         raise ApiError(400, "Query parameter 'name' must not contain NUL.")
     name = CONTROL_CHARACTERS.sub("_", posixpath.basename(ntpath.basename(raw)))
+    name = INVISIBLE_FORMAT_CHARACTERS.sub("_", name)
     if name in {"", ".", ".."}:
         raise ApiError(400, "Query parameter 'name' must end with a file name.")
     try:

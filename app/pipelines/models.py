@@ -1,5 +1,7 @@
 """The Pipeline table: a GridLAB-D job definition."""
 
+import sqlalchemy as sa
+
 from roles.models import db, utcnow
 
 from ..ids import new_uuid
@@ -17,6 +19,8 @@ class Pipeline(db.Model):
     model = db.Column(db.String(255), nullable=False, default="model.glm")
     arguments = db.Column(db.JSON, nullable=False, default=list)
     timeout = db.Column(db.Integer, nullable=True)
+    # Whether its simulations may reach the network from their sandbox.
+    network = db.Column(db.Boolean, nullable=False, default=False, server_default=sa.false())
     # The sequence number of the newest run, so that numbering a new run is
     # one row update instead of a count over the pipeline's history.
     last_run_sequence = db.Column(db.Integer, nullable=False, default=0)

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from ..fields import UtcDateTime, bounded_text, git_url, relative_path
+from ..fields import StrictBoolean, UtcDateTime, bounded_text, git_url, relative_path
 
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 
@@ -19,6 +19,7 @@ class PipelineInputSchema(Schema):
     timeout = fields.Integer(
         allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_TIMEOUT_SECONDS)
     )
+    network = StrictBoolean()
 
 
 class PipelineSchema(Schema):
@@ -30,6 +31,7 @@ class PipelineSchema(Schema):
     model = fields.String()
     arguments = fields.List(fields.String())
     timeout = fields.Integer(allow_none=True)
+    network = fields.Boolean()
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
 

@@ -12,6 +12,7 @@ DEFAULTS = {
     "model": "model.glm",
     "arguments": [],
     "timeout": None,
+    "network": False,
 }
 
 

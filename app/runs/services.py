@@ -100,6 +100,7 @@ def task_arguments(pipeline, run):
         "model": pipeline.model,
         "arguments": pipeline.arguments,
         "timeout": pipeline.timeout,
+        "network": pipeline.network,
     }
 
 

@@ -21,6 +21,14 @@ from ..services import create_postgres_database, drop_postgres_database, require
 EXAMPLES = REPO_ROOT / "examples"
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED"}
 E2E_REDIS_DB = 14
+# The default block lists without loopback: the stack serves inputs on
+# 127.0.0.1, so it sets both lists explicitly (a caller may set its own).
+LOOPBACK_ALLOWED = (
+    "0.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,169.254.0.0/16,"
+    "::/128,fc00::/7,fe80::/10,64:ff9b::/96"
+)
+STACK_API_SETTINGS = {"BLOCKED_NETWORKS": LOOPBACK_ALLOWED}
+STACK_WORKER_SETTINGS = {"WORKER_BLOCKED_NETWORKS": LOOPBACK_ALLOWED, "CALLBACK_ALLOW_UNSIGNED": "true"}
 
 
 class InputServer:
@@ -88,7 +96,9 @@ class Stack:
     ``api_settings`` adds to the API's environment, ``broker_url`` replaces
     the machine's Redis with one of the caller's (used as it is, not emptied),
     ``worker_queues`` gives the worker ``-Q`` (default: every queue, runs and
-    callbacks; see ``start_callback_worker``).
+    callbacks; see ``start_callback_worker``). Both block lists allow
+    loopback and the worker may send unsigned callbacks unless the caller
+    says otherwise (``STACK_API_SETTINGS``, ``STACK_WORKER_SETTINGS``).
     """
 
     def __init__(
@@ -108,7 +118,9 @@ class Stack:
         self.worker_queues = worker_queues
         self.callback_worker = None
         self.embedded = embedded
-        self.api_settings = {key: str(value) for key, value in (api_settings or {}).items()}
+        api_settings = {**STACK_API_SETTINGS, **(api_settings or {})}
+        worker_settings = {**STACK_WORKER_SETTINGS, **worker_settings}
+        self.api_settings = {key: str(value) for key, value in api_settings.items()}
         self.database_url = None
         self.broker_url = None
         self.worker = None

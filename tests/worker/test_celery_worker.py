@@ -93,6 +93,11 @@ def celery_worker(broker, api, tmp_path, file_server):
     assert os.listdir(cwd) == []  # the broker's files stay in the broker folder
 
 
+def parent_of(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
 def wait_for(condition, within, what):
     deadline = time.monotonic() + within
     while not condition():
@@ -151,12 +156,15 @@ def test_a_task_given_back_by_a_dead_worker_process_is_dropped_and_the_sweeps_ru
 
     send("execute_pipeline", **task)
     wait_for(lambda: "Processing" in stand_in_run.console["std_out"], 60, "the simulation to start")
-    [simulation] = processes_in(work)
-    with open(f"/proc/{simulation}/stat") as stat:
-        pool_process = int(stat.read().rsplit(")", 1)[1].split()[1])
+    # The sandbox (bwrap, its init, then gridlabd) runs in the working folder;
+    # the pool process is the parent of the outermost of them.
+    simulation = processes_in(work)
+    parents = {pid: parent_of(pid) for pid in simulation}
+    [pool_process] = {parent for parent in parents.values() if parent not in parents}
     os.kill(pool_process, signal.SIGKILL)
 
-    wait_for(lambda: not os.path.exists(f"/proc/{simulation}"), 5, "the orphaned simulation to die")
+    gone = lambda: not any(os.path.exists(f"/proc/{pid}") for pid in simulation)  # noqa: E731
+    wait_for(gone, 5, "the orphaned simulation to die")
     refused = lambda: [call for call in api.calls_to("PUT", "/state") if call[3] == 409]  # noqa: E731
     wait_for(refused, 30, "the task given back to be refused")
     assert stand_in_run.states == ["NOT_STARTED", "RUNNING"] and stand_in_run.attempt == 1

@@ -21,7 +21,7 @@ from worker.network_policy import blocked_networks, checked_session
 from worker.tasks import deliver_callback
 
 from .callback_receiver import CallbackReceiver
-from .conftest import ROOT
+from .conftest import LOOPBACK_ALLOWED, ROOT
 
 RUN_UUID = "d" * 32
 BODY = {"pipeline_run_uuid": RUN_UUID, "state": "COMPLETED"}
@@ -31,7 +31,7 @@ SECRET = "test-signing-secret"
 @pytest.fixture(autouse=True)
 def worker_environment(monkeypatch):
     monkeypatch.setenv("CALLBACK_SIGNING_SECRET", SECRET)
-    monkeypatch.delenv("WORKER_BLOCKED_NETWORKS", raising=False)
+    monkeypatch.setenv("WORKER_BLOCKED_NETWORKS", LOOPBACK_ALLOWED)  # the receivers are on 127.0.0.1
     monkeypatch.delenv("CALLBACK_TIMEOUT", raising=False)
 
 
@@ -179,3 +179,14 @@ def test_retry_settings_come_from_the_worker_environment():
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert output.split() == ["8", "2", "300", "True"]
+
+
+def test_a_callback_to_loopback_is_dropped_under_the_default_block_list(monkeypatch, caplog):
+    monkeypatch.delenv("WORKER_BLOCKED_NETWORKS")
+    with CallbackReceiver(host="127.0.0.1") as receiver:
+        with caplog.at_level(logging.WARNING, logger="worker.callbacks"):
+            result = send(receiver.url.replace("127.0.0.1", "localhost"))
+
+        assert result.get() is None  # dropped, not retried
+    assert receiver.received == []
+    assert "in the blocked network 127.0.0.0/8 (WORKER_BLOCKED_NETWORKS)" in caplog.text

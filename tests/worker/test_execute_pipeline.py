@@ -337,3 +337,33 @@ def test_csv_artifacts_hold_computed_voltages(api, serve_model, work_root, tmp_p
     (tmp_path / "volts.csv").write_bytes(dict(stand_in_run.artifacts)["ieee4_load_voltages.csv"])
     volts = magnitudes(tmp_path / "volts.csv")
     assert len(volts) == 1440 and all(1800 < v < 2400 for v in volts)
+
+
+def test_an_input_named_localhost_is_failed_under_the_default_block_list(
+    api, file_server, work_root, monkeypatch
+):
+    """The API lets names through (it does not resolve them); the worker
+    resolves ``localhost`` to loopback, which the default list blocks."""
+    monkeypatch.delenv("WORKER_BLOCKED_NETWORKS")
+    served, url = file_server
+    shutil.copy(IEEE4, served / "model.glm")
+    stand_in_run = api.add_run(P, R)
+
+    inputs = [{"name": "model.glm", "url": url.replace("127.0.0.1", "localhost") + "/model.glm"}]
+    assert run(inputs=inputs) == "FAILED"
+
+    reason = last_line(stand_in_run.console["std_err"])
+    assert (
+        "not allowed: localhost resolves to 127.0.0.1, which is in the blocked network 127.0.0.0/8" in reason
+    )
+    assert stand_in_run.artifacts == []
+
+
+def test_a_replaced_block_list_lets_the_same_input_through(api, file_server, work_root, monkeypatch):
+    monkeypatch.setenv("WORKER_BLOCKED_NETWORKS", "169.254.0.0/16")
+    served, url = file_server
+    shutil.copy(IEEE4, served / "model.glm")
+    api.add_run(P, R)
+
+    inputs = [{"name": "model.glm", "url": url.replace("127.0.0.1", "localhost") + "/model.glm"}]
+    assert run(inputs=inputs) == "COMPLETED"

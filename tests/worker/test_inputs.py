@@ -446,3 +446,24 @@ def test_git_over_http_connects_to_the_address_checked(served_repository, folder
     # Only the stand-in knows rebind.test: curl used the address pinned for it.
     assert (folder / "model.glm").read_text() == "// main\n"
     assert resolver.lookups == 1
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.1.2.3", "172.20.0.1", "192.168.0.7", "100.64.3.4", "::1", "fd12::1", "fe80::1"]
+    + ["::ffff:127.0.0.1", "::127.0.0.1", "64:ff9b::a01:203", "2002:c0a8:1::1", "0.0.0.0", "::"],
+)
+def test_the_default_list_blocks_internal_addresses_and_their_ipv6_spellings(address, monkeypatch):
+    monkeypatch.delenv("WORKER_BLOCKED_NETWORKS", raising=False)
+    resolver = StandInResolver("internal.test", first=address, later=address)
+    monkeypatch.setattr(network_policy, "getaddrinfo", resolver)
+
+    with pytest.raises(network_policy.BlockedAddress, match=r"resolves to .* blocked network"):
+        network_policy.allowed_addresses("internal.test", 80, network_policy.blocked_networks())
+
+
+def test_an_ipv4_mapped_address_is_checked_against_the_ipv4_list(monkeypatch):
+    networks = network_policy.blocked_networks("10.0.0.0/8")
+    with pytest.raises(network_policy.BlockedAddress, match=r"blocked network 10\.0\.0\.0/8"):
+        network_policy.allowed_addresses("::ffff:10.9.8.7", 80, networks)
+    assert network_policy.allowed_addresses("::ffff:8.8.8.8", 80, networks)
