@@ -126,7 +126,7 @@ def get_pipeline(pipeline_uuid):
       404: {$ref: '#/components/responses/NotFound'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
-    return pipeline_output.dump(queries.get_pipeline(pipeline_uuid))
+    return queries.read_pipeline(pipeline_uuid)
 
 
 @blueprint.route("/<pipeline_uuid>", methods=["PUT"])

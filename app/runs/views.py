@@ -127,6 +127,9 @@ def get_run(pipeline_uuid, run_uuid):
       404: {$ref: '#/components/responses/NotFound'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
+    stored = queries.stored_run_json(pipeline_uuid, run_uuid)  # a finished run's, as it ended
+    if stored is not None:
+        return current_app.response_class(stored + "\n", mimetype=current_app.json.mimetype)
     return run_output(find_run(pipeline_uuid, run_uuid, with_history=True))
 
 
@@ -302,7 +305,7 @@ def replace_console(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     attempt = named_attempt()
-    run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
+    run = queries.run_state_of(pipeline_uuid, run_uuid)
     console = console_replace.load(json_body())
     services.replace_console(run, console, attempt)
     # What this request stored is the whole console now: no need to read it back.
