@@ -40,6 +40,8 @@ def make_permission_decorator(permission_enum):
                 g.application = application
                 return view(*args, **kwargs)
 
+            # Which permissions let a key in, for the API's documentation.
+            guarded.required_permissions = tuple(permission_enum(p).name for p in permissions)
             return guarded
 
         return decorator
