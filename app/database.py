@@ -44,6 +44,17 @@ def reads_without_transaction():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+def statement_connection():
+    """The session's connection, in autocommit on PostgreSQL when the
+    session has no transaction yet: each statement is then a transaction
+    of its own, with no BEGIN and COMMIT round trips. For a write that is
+    one statement (``runs.services.replace_console``'s); ``db.session.close()``
+    before anything that needs a transaction."""
+    if db.engine.dialect.name == "postgresql" and not db.session().in_transaction():
+        return db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return db.session.connection()
+
+
 def init_database(app):
     configure_engine(app)
     db.init_app(app)

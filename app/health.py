@@ -14,15 +14,16 @@ blueprint = Blueprint("health", __name__)
 def healthcheck():
     """Whether the API can serve (for load balancers).
     ---
-    operationId: healthcheck
     tags: [health]
-    security: []
     responses:
       200:
         description: The API is up.
         content:
           text/plain:
-            schema: {type: string, enum: [OK]}
+            schema:
+              type: string
+              enum:
+              - OK
     """
     return "OK", 200, {"Content-Type": "text/plain; charset=utf-8"}
 
@@ -31,20 +32,10 @@ def healthcheck():
 def deep_healthcheck():
     """Whether the database and the broker can be reached.
     ---
-    operationId: deep_healthcheck
     tags: [health]
-    security: []
     responses:
-      200:
-        description: Both can be reached.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/DeepHealth'}
-      503:
-        description: The database or the broker cannot be reached; the body says which.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/DeepHealth'}
+      200: Both can be reached. => DeepHealth
+      503: The database or the broker cannot be reached; the body says which. => DeepHealth
     """
     try:
         db.session.execute(text("SELECT 1"))

@@ -4,6 +4,7 @@ import re
 import uuid
 
 UUID_HEX = re.compile(r"[0-9a-f]{32}")
+UUID_PATTERN = f"^{UUID_HEX.pattern}$"  # as OpenAPI writes it
 
 
 def new_uuid():

@@ -1,60 +1,137 @@
-"""The OpenAPI 3 document and Swagger UI at /apidocs (flasgger).
+"""The OpenAPI 3 document at /apispec.json and Swagger UI at /apidocs.
 
-The operations are described in the views' docstrings (YAML after ``---``);
-what they share (schemas, parameters, error responses) lives here, in the
-template's ``components``. The schemas follow the marshmallow schemas in
-``app/*/schemas.py``: keep the two in step.
+apispec builds the document and flasgger serves it. Its schemas are
+generated from the marshmallow schemas in ``app/*/schemas.py`` (apispec's
+MarshmallowPlugin), the ones that validate the bodies and shape the
+answers: a field's description, pattern or example is its ``metadata``
+there. Only answers that have no marshmallow schema are written here
+(``SCHEMAS``), with the parameters and error responses operations share.
 
-Each operation also names the permissions a key needs in
-``x-permissions`` (a key holding any one of them is let in): OpenAPI 3.0
-has no place for that on an apiKey scheme.
+How a route is documented: its docstring's first line is the summary, the
+text up to ``---`` the description, and the YAML after ``---`` names what
+the operation takes and answers, by component name::
+
+    @blueprint.route("/<run_uuid>/state", methods=["PUT"])
+    @worker_only
+    def change_state(pipeline_uuid, run_uuid):
+        \"""Report a run's new state (worker).
+
+        The description, as many lines as it takes.
+        ---
+        tags: [runs]
+        parameters: [PipelineUuid, RunUuid, RunAttempt]  # components/parameters, or whole objects
+        body: State                   # a JSON body: a components/schemas name (or a whole requestBody:)
+        responses:
+          200: The run. => Run        # description => schema (=> [Run]: an array of them);
+          204: Changed.               # a description alone: no body; or a whole response object
+        errors: [409]                 # the error responses not added by themselves (below)
+        \"""
+
+Added to every operation, so not written: ``operationId`` (the view's
+name); ``x-permissions`` (the permissions the view's guard from
+``app.permissions`` names), with 401, 403 and 503; ``security: []`` for
+views without a guard; 404 with path parameters; 400 with a body, query
+parameters or a header parameter of ``PARAMETERS`` (RunAttempt); 413 with
+a body; 414 and 431 (gunicorn's, on every path).
+
+A route documented the old way (the whole operation in YAML) converts
+mechanically: ``.venv/bin/python bin/shorten-openapi app/<domain>/views.py``
+rewrites its docstrings (drops operationId, x-permissions and the errors
+added by themselves, writes ``$ref``s as names, a JSON requestBody as
+``body: Name``, a response as ``description => Name``) and names any error
+it now documents that the old YAML did not. A schema the old way wrote
+here goes on its marshmallow schema instead: its fields' descriptions,
+patterns and such as ``metadata``, the schema's own description as its
+docstring, its example in ``EXAMPLES``, then its name in ``INPUTS`` or
+``OUTPUTS``.
+
+OpenAPI 3.0 has no place on an apiKey scheme for the permissions a key
+needs: ``x-permissions`` names them (a key holding any one is let in).
 """
 
-import copy
+import inspect
+import re
 
+import yaml
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flasgger import NO_SANITIZER, Swagger
-from flasgger.constants import OPTIONAL_FIELDS
+from flasgger.utils import apispec_to_template
 
-from .pipelines.schemas import MAX_TIMEOUT_SECONDS
-from .runs.schemas import MAX_CONSOLE_CHARS
+from .artifacts.schemas import ArtifactSchema
+from .fields import UtcDateTime
+from .ids import UUID_PATTERN
+from .pipelines.schemas import PipelineInputSchema, PipelineSchema, PipelineSearchSchema
+from .runs.schemas import (
+    ConsoleAppendSchema,
+    ConsoleSchema,
+    InputSchema,
+    RunCreateSchema,
+    RunInputSchema,
+    RunSchema,
+    StateChangeSchema,
+    StateInputSchema,
+)
 from .runs.states import STATE_NAMES
 
-UUID_PATTERN = "^[0-9a-f]{32}$"
+# Component name -> marshmallow schema, nested ones before those holding them.
+INPUTS = {
+    "PipelineInput": PipelineInputSchema,
+    "PipelineSearch": PipelineSearchSchema,
+    "State": StateInputSchema,
+    "RunInput": RunInputSchema,
+    "RunCreate": RunCreateSchema,
+    "ConsoleReplace": ConsoleSchema,
+    "ConsoleAppend": ConsoleAppendSchema,
+}
+# Answers: every field is always there (required), and nothing else is promised.
+OUTPUTS = {
+    "Pipeline": PipelineSchema,
+    "StateChange": StateChangeSchema,
+    "Artifact": ArtifactSchema,
+    "Input": InputSchema,
+    "Run": RunSchema,
+}
+# What the document adds to a generated schema: bodies the API takes
+# (tests/test_openapi.py loads each example), and what a validator in
+# Python says that JSON Schema cannot see.
+EXAMPLES = {
+    "PipelineInput": {
+        "name": "IEEE 13",
+        "description": "IEEE 13 node test feeder",
+        "repository_ssh_url": "git@github.com:example/feeders.git",
+        "repository_branch": "main",
+        "model": "ieee13/model.glm",
+        "arguments": ["-D", "starttime='2020-01-01 00:00:00'"],
+        "timeout": 3600,
+    },
+    "PipelineSearch": {"uuids": ["0123456789abcdef0123456789abcdef"]},
+    "State": {"state": "RUNNING"},
+    "RunInput": {"name": "model.glm", "url": "https://example.com/ieee13/model.glm"},
+    "RunCreate": {
+        "inputs": [{"name": "model.glm", "url": "https://example.com/ieee13/model.glm"}],
+        "callback_url": "https://example.com/callbacks/runs",
+    },
+    "ConsoleReplace": {"std_out": "Core profile: ...\n", "std_err": ""},
+    "ConsoleAppend": {"std_out": "more output\n"},
+}
+EXTRA = {"ConsoleAppend": {"minProperties": 1}}
 
 
 def _ref(kind, name):
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
-def _schema(name):
-    return _ref("schemas", name)
+def _count(description):
+    return {"type": "integer", "minimum": 0, "description": description}
 
 
-def _text(maximum, minimum=0, nullable=False, **extra):
-    """A string as ``app.fields.Text`` takes it (no NUL, valid Unicode)."""
-    schema = {"type": "string", "maxLength": maximum}
-    if minimum:
-        schema["minLength"] = minimum
-    if nullable:
-        schema["nullable"] = True
-    schema.update(extra)
-    return schema
+def _object(properties):
+    """An answer's object: every property required."""
+    return {"type": "object", "required": list(properties), "properties": properties}
 
 
-def _timestamp(nullable=False):
-    schema = {"type": "string", "format": "date-time", "description": "ISO 8601, UTC."}
-    if nullable:
-        schema["nullable"] = True
-    return schema
-
-
-def _error_response(description):
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": _schema("Error")}},
-    }
-
-
+# Answers made without a marshmallow schema.
 SCHEMAS = {
     "Error": {
         "type": "object",
@@ -69,423 +146,140 @@ SCHEMAS = {
             },
         },
     },
-    "DeepHealth": {
-        "type": "object",
-        "required": ["database", "broker"],
-        "properties": {
+    "DeepHealth": _object(
+        {
             "database": {"type": "string", "enum": ["ok", "unavailable"]},
             "broker": {"type": "string", "enum": ["ok", "unavailable"]},
-        },
-    },
-    "PipelineInput": {
-        "type": "object",
-        "example": {
-            "name": "IEEE 13",
-            "description": "IEEE 13 node test feeder",
-            "repository_ssh_url": "git@github.com:example/feeders.git",
-            "repository_branch": "main",
-            "model": "ieee13/model.glm",
-            "arguments": ["-D", "starttime='2020-01-01 00:00:00'"],
-            "timeout": 3600,
-        },
-        "description": (
-            "A pipeline as a client defines it. Strings must not contain NUL. "
-            "PUT is a full update: fields left out go back to their defaults."
-        ),
-        "required": ["name"],
-        "additionalProperties": False,
-        "properties": {
-            "name": _text(50, minimum=1),
-            "description": _text(300, nullable=True),
-            "repository_ssh_url": _text(
-                2048,
-                nullable=True,
-                description=(
-                    "Git URL of the checkout that holds the model files: "
-                    "ssh://, https://, http://, git://, file:// or user@host:path."
-                ),
-            ),
-            "repository_branch": _text(
-                255, minimum=1, nullable=True, description="Default: the repository's default branch."
-            ),
-            "model": _text(
-                255,
-                minimum=1,
-                default="model.glm",
-                description=(
-                    "The .glm file to run, relative to the working directory: no absolute path, no '..'."
-                ),
-            ),
-            "arguments": {
-                "type": "array",
-                "maxItems": 100,
-                "items": _text(4096),
-                "description": "Extra gridlabd arguments, passed as argv (never through a shell).",
-            },
-            "timeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": MAX_TIMEOUT_SECONDS,
-                "nullable": True,
-                "description": "Seconds a run may take before it is stopped and FAILED.",
-            },
-            "network": {
-                "type": "boolean",
-                "default": False,
-                "description": (
-                    "Whether the simulation may reach the network from its sandbox "
-                    "(#system commands, the engine). Off: no network at all, loopback included."
-                ),
-            },
-        },
-    },
-    "Pipeline": {
-        "type": "object",
-        "required": [
-            "uuid",
-            "name",
-            "description",
-            "repository_ssh_url",
-            "repository_branch",
-            "model",
-            "arguments",
-            "timeout",
-            "network",
-            "created_at",
-            "updated_at",
-        ],
-        "properties": {
-            "uuid": {"type": "string", "pattern": UUID_PATTERN},
-            "name": {"type": "string"},
-            "description": {"type": "string", "nullable": True},
-            "repository_ssh_url": {"type": "string", "nullable": True},
-            "repository_branch": {"type": "string", "nullable": True},
-            "model": {"type": "string"},
-            "arguments": {"type": "array", "items": {"type": "string"}},
-            "timeout": {"type": "integer", "nullable": True},
-            "network": {"type": "boolean"},
-            "created_at": _timestamp(),
-            "updated_at": _timestamp(),
-        },
-    },
-    "PipelineSearch": {
-        "type": "object",
-        "example": {"uuids": ["0123456789abcdef0123456789abcdef"]},
-        "required": ["uuids"],
-        "additionalProperties": False,
-        "properties": {
-            "uuids": {"type": "array", "maxItems": 1000, "items": _text(64)},
-        },
-    },
+        }
+    ),
     "RunState": {"type": "string", "enum": STATE_NAMES},
-    "State": {
-        "type": "object",
-        "example": {"state": "RUNNING"},
-        "description": (
-            "A run's state. NOT_STARTED -> RUNNING -> COMPLETED | FAILED, and "
-            "CANCELLED from NOT_STARTED or RUNNING; any other change is a 409."
-        ),
-        "required": ["state"],
-        "additionalProperties": False,
-        "properties": {"state": _schema("RunState")},
-    },
-    "StateChange": {
-        "type": "object",
-        "required": ["state", "created_at"],
-        "properties": {"state": _schema("RunState"), "created_at": _timestamp()},
-    },
-    "RunInput": {
-        "type": "object",
-        "example": {"name": "model.glm", "url": "https://example.com/ieee13/model.glm"},
-        "description": "A file the worker downloads into the run's working directory.",
-        "required": ["name", "url"],
-        "additionalProperties": False,
-        "properties": {
-            "name": _text(
-                255,
-                minimum=1,
-                pattern=r"^[^/\\]+$",
-                description="A plain file name: no '/', '\\', NUL, '.' or '..'. Unique within a run.",
-            ),
-            "url": _text(
-                2048, minimum=1, description="An http or https URL (file only with ALLOW_FILE_URLS)."
-            ),
-        },
-    },
-    "RunCreate": {
-        "type": "object",
-        "example": {
-            "inputs": [{"name": "model.glm", "url": "https://example.com/ieee13/model.glm"}],
-            "callback_url": "https://example.com/callbacks/runs",
-        },
-        "additionalProperties": False,
-        "required": ["inputs"],
-        "properties": {
-            "inputs": {"type": "array", "maxItems": 100, "items": _schema("RunInput")},
-            "callback_url": _text(
-                2048,
-                minimum=1,
-                nullable=True,
-                description=(
-                    "http or https URL that gets "
-                    '{"pipeline_run_uuid": ..., "state": ...} POSTed on every state change.'
-                ),
-            ),
-        },
-    },
-    "Run": {
-        "type": "object",
-        "required": [
-            "uuid",
-            "pipeline_uuid",
-            "sequence",
-            "state",
-            "created_at",
-            "started_at",
-            "completed_at",
-            "inputs",
-            "callback_url",
-            "states",
-            "artifacts",
-        ],
-        "properties": {
-            "uuid": {"type": "string", "pattern": UUID_PATTERN},
-            "pipeline_uuid": {"type": "string", "pattern": UUID_PATTERN},
-            "sequence": {"type": "integer", "minimum": 1, "description": "1, 2, ... per pipeline."},
-            "state": _schema("RunState"),
-            "created_at": _timestamp(),
-            "started_at": _timestamp(nullable=True),
-            "completed_at": _timestamp(nullable=True),
-            "inputs": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "url"],
-                    "properties": {"name": {"type": "string"}, "url": {"type": "string"}},
-                },
-            },
-            "callback_url": {"type": "string", "nullable": True},
-            "states": {
-                "type": "array",
-                "description": "Oldest first.",
-                "items": _schema("StateChange"),
-            },
-            "artifacts": {"type": "array", "items": _schema("Artifact")},
-        },
-    },
-    "Console": {
-        "type": "object",
-        "required": ["std_out", "std_err"],
-        "properties": {"std_out": {"type": "string"}, "std_err": {"type": "string"}},
-    },
-    "ConsoleReplace": {
-        "type": "object",
-        "example": {"std_out": "Core profile: ...\n", "std_err": ""},
-        "description": 'Replaces both streams; both are required (`""` for an empty one).',
-        "additionalProperties": False,
-        "required": ["std_out", "std_err"],
-        "properties": {
-            "std_out": _text(MAX_CONSOLE_CHARS),
-            "std_err": _text(MAX_CONSOLE_CHARS),
-        },
-    },
-    "ConsoleAppend": {
-        "type": "object",
-        "example": {"std_out": "more output\n"},
-        "description": "Appended to either stream or both; at least one field.",
-        "minProperties": 1,
-        "additionalProperties": False,
-        "properties": {
-            "std_out": _text(MAX_CONSOLE_CHARS),
-            "std_err": _text(MAX_CONSOLE_CHARS),
-        },
-    },
-    "Artifact": {
-        "type": "object",
-        "required": ["uuid", "name", "url", "size", "sha256", "created_at", "expired_at"],
-        "properties": {
-            "uuid": {"type": "string", "pattern": UUID_PATTERN},
-            "name": {"type": "string", "maxLength": 255},
-            "url": {
-                "type": "string",
-                "format": "uri",
-                "description": "Downloads the artifact with a client key.",
-            },
-            "size": {"type": "integer", "minimum": 0},
-            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-            "created_at": _timestamp(),
-            "expired_at": {
-                **_timestamp(nullable=True),
-                "description": (
-                    "When retention deleted the bytes (ISO 8601, UTC); the download is then a 410. "
-                    "Null while the artifact is kept."
-                ),
-            },
-        },
-    },
-    "Heartbeat": {
-        "type": "object",
-        "required": ["state", "attempt"],
-        "properties": {
-            "state": _schema("RunState"),
-            "attempt": {"type": "integer", "minimum": 0, "description": "The attempt that has the run."},
-        },
-    },
-    "RecoveryReport": {
-        "type": "object",
-        "required": ["requeued", "failed", "resent", "postponed"],
-        "properties": {
-            "requeued": {
-                "type": "integer",
-                "minimum": 0,
-                "description": "Silent runs queued again (NOT_STARTED, their task sent).",
-            },
-            "failed": {
-                "type": "integer",
-                "minimum": 0,
-                "description": "Silent runs FAILED, having had RUN_MAX_ATTEMPTS attempts.",
-            },
-            "resent": {
-                "type": "integer",
-                "minimum": 0,
-                "description": "Runs NOT_STARTED for RUN_QUEUE_TIMEOUT seconds whose task was sent again.",
-            },
-            "postponed": {
-                "type": "integer",
-                "minimum": 0,
-                "description": "Runs left as they were: the task queue was down; tried again next time.",
-            },
-        },
-    },
-    "ExpiryReport": {
-        "type": "object",
-        "required": ["retention_days", "cutoff", "expired", "failed"],
-        "properties": {
+    "Console": _object({"std_out": {"type": "string"}, "std_err": {"type": "string"}}),
+    "Heartbeat": _object(
+        {"state": _ref("schemas", "RunState"), "attempt": _count("The attempt that has the run.")}
+    ),
+    "RecoveryReport": _object(
+        {
+            "requeued": _count("Silent runs queued again (NOT_STARTED, their task sent)."),
+            "failed": _count("Silent runs FAILED, having had RUN_MAX_ATTEMPTS attempts."),
+            "resent": _count("Runs NOT_STARTED for RUN_QUEUE_TIMEOUT seconds whose task was sent again."),
+            "postponed": _count("Runs left as they were: the task queue was down; tried again next time."),
+        }
+    ),
+    "ExpiryReport": _object(
+        {
             "retention_days": {
                 "type": "number",
                 "nullable": True,
                 "description": "ARTIFACT_RETENTION_DAYS; null when unset (nothing expires).",
             },
             "cutoff": {
-                **_timestamp(nullable=True),
+                "type": "string",
+                "format": "date-time",
+                "nullable": True,
                 "description": "Artifacts of runs finished at or before this time were expired.",
             },
-            "expired": {"type": "integer", "minimum": 0, "description": "Artifacts expired by this call."},
-            "failed": {
-                "type": "integer",
-                "minimum": 0,
-                "description": "Due artifacts whose bytes storage could not delete; tried again next time.",
-            },
-        },
-    },
+            "expired": _count("Artifacts expired by this call."),
+            "failed": _count("Due artifacts whose bytes storage could not delete; tried again next time."),
+        }
+    ),
 }
+
+
+def _path(name, description=None):
+    parameter = {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": UUID_PATTERN},
+    }
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
+def _query(name, description, schema, required=False, where="query"):
+    return {"name": name, "in": where, "required": required, "description": description, "schema": schema}
+
 
 PARAMETERS = {
-    "PipelineUuid": {
-        "name": "pipeline_uuid",
-        "in": "path",
-        "required": True,
-        "description": "The pipeline's uuid; an unknown or deleted pipeline is a 404.",
-        "schema": {"type": "string", "pattern": UUID_PATTERN},
-    },
-    "RunUuid": {
-        "name": "run_uuid",
-        "in": "path",
-        "required": True,
-        "description": "The run's uuid; a run of another pipeline is a 404.",
-        "schema": {"type": "string", "pattern": UUID_PATTERN},
-    },
-    "ArtifactUuid": {
-        "name": "artifact_uuid",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": UUID_PATTERN},
-    },
-    "Limit": {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "description": "At most this many items (default: all).",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-    },
-    "Offset": {
-        "name": "offset",
-        "in": "query",
-        "required": False,
-        "description": "Skip this many items first.",
-        "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
-    },
-    "StateFilter": {
-        "name": "state",
-        "in": "query",
-        "required": False,
-        "description": "Only runs whose newest state is this one.",
-        "schema": _schema("RunState"),
-    },
-    "RunAttempt": {
-        "name": "Workflow-Run-Attempt",
-        "in": "header",
-        "required": False,
-        "description": (
-            "Workers: the attempt their PUT .../state RUNNING answered. A 409 once that attempt "
-            "is over (the run went back to the queue, or another attempt has it); not checked "
-            "when absent; malformed: 400."
-        ),
-        "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
-    },
-    "ArtifactName": {
-        "name": "name",
-        "in": "query",
-        "required": True,
-        "description": (
-            "The artifact's file name. A name with folders keeps only its last part "
-            "(out/volts.csv is stored as volts.csv); no NUL."
-        ),
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    },
+    "PipelineUuid": _path("pipeline_uuid", "The pipeline's uuid; an unknown or deleted pipeline is a 404."),
+    "RunUuid": _path("run_uuid", "The run's uuid; a run of another pipeline is a 404."),
+    "ArtifactUuid": _path("artifact_uuid"),
+    "Limit": _query(
+        "limit", "At most this many items (default: all).", {"type": "integer", "minimum": 1, "maximum": 1000}
+    ),
+    "Offset": _query(
+        "offset",
+        "Skip this many items first.",
+        {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
+    ),
+    "StateFilter": _query("state", "Only runs whose newest state is this one.", _ref("schemas", "RunState")),
+    "RunAttempt": _query(
+        "Workflow-Run-Attempt",
+        "Workers: the attempt their PUT .../state RUNNING answered. A 409 once that attempt is over "
+        "(the run went back to the queue, or another attempt has it); not checked when absent; "
+        "malformed: 400.",
+        {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        where="header",
+    ),
+    "ArtifactName": _query(
+        "name",
+        "The artifact's file name. A name with folders keeps only its last part "
+        "(out/volts.csv is stored as volts.csv); no NUL.",
+        {"type": "string", "minLength": 1, "maxLength": 255},
+        required=True,
+    ),
 }
 
-RESPONSES = {
-    "BadRequest": _error_response(
+# Error responses by status; each is an Error.
+ERRORS = {
+    400: (
+        "BadRequest",
         "The body or a parameter is not valid (unknown or missing fields, wrong types, "
-        "bad URLs, a body that is not JSON or a wrong Content-Type)."
+        "bad URLs, a body that is not JSON or a wrong Content-Type).",
     ),
-    "Unauthorized": _error_response("The Workflow-API-Key header is missing, unknown or revoked."),
-    "Forbidden": _error_response("The key lacks the permission this endpoint needs."),
-    "NotFound": _error_response(
-        "No such pipeline, run or artifact (or it was deleted, or belongs to another pipeline)."
+    401: ("Unauthorized", "The Workflow-API-Key header is missing, unknown or revoked."),
+    403: ("Forbidden", "The key lacks the permission this endpoint needs."),
+    404: (
+        "NotFound",
+        "No such pipeline, run or artifact (or it was deleted, or belongs to another pipeline).",
     ),
-    "Conflict": _error_response(
-        "The run's state does not allow this, or the attempt the call names (Workflow-Run-Attempt) is over."
+    409: (
+        "Conflict",
+        "The run's state does not allow this, or the attempt the call names (Workflow-Run-Attempt) is over.",
     ),
-    "PayloadTooLarge": _error_response("The body is over MAX_CONTENT_LENGTH."),
-    "ServiceUnavailable": _error_response(
-        "The database, the task queue or the blob server cannot be reached (or timed out)."
-    ),
-    "BadGateway": _error_response(
-        "The blob server answered with an error (for example 401 or 403 for a wrong "
-        "BLOB_API_TOKEN, or a 5xx)."
-    ),
-    "Gone": _error_response("The artifact expired: retention deleted its bytes."),
-    "RangeNotSatisfiable": {
-        **_error_response("The byte range is outside the artifact (or malformed)."),
-        "headers": {
-            "Content-Range": {"description": "`bytes */SIZE`.", "schema": {"type": "string"}},
-        },
-    },
-    "UriTooLong": _error_response(
+    410: ("Gone", "The artifact expired: retention deleted its bytes."),
+    413: ("PayloadTooLarge", "The body is over MAX_CONTENT_LENGTH."),
+    414: (
+        "UriTooLong",
         "The request line (method, path and query) is over 4,094 bytes: gunicorn refuses it "
-        "before the API sees it (limit_request_line)."
+        "before the API sees it (limit_request_line).",
     ),
-    "HeaderFieldsTooLarge": _error_response(
+    416: ("RangeNotSatisfiable", "The byte range is outside the artifact (or malformed)."),
+    431: (
+        "HeaderFieldsTooLarge",
         "A header is over 8,190 bytes, or there are over 100 headers: gunicorn refuses the "
-        "request before the API sees it (limit_request_field_size, limit_request_fields)."
+        "request before the API sees it (limit_request_field_size, limit_request_fields).",
+    ),
+    502: (
+        "BadGateway",
+        "The blob server answered with an error (for example 401 or 403 for a wrong "
+        "BLOB_API_TOKEN, or a 5xx).",
+    ),
+    503: (
+        "ServiceUnavailable",
+        "The database, the task queue or the blob server cannot be reached (or timed out).",
     ),
 }
-
-# gunicorn answers these itself, whatever the path (gunicorn.conf.py makes
-# them JSON errors): every operation lists them.
-SERVER_RESPONSES = {"414": _ref("responses", "UriTooLong"), "431": _ref("responses", "HeaderFieldsTooLarge")}
+RESPONSES = {
+    name: {"description": text, "content": {"application/json": {"schema": _ref("schemas", "Error")}}}
+    for name, text in ERRORS.values()
+}
+RESPONSES["RangeNotSatisfiable"]["headers"] = {
+    "Content-Range": {"description": "`bytes */SIZE`.", "schema": {"type": "string"}}
+}
+# gunicorn answers these itself, whatever the path (gunicorn.conf.py makes them JSON errors).
+SERVER_ERRORS = (414, 431)
 
 HEADERS = {
     "ContentDisposition": {
@@ -496,66 +290,155 @@ HEADERS = {
     "AcceptRanges": {"description": "`bytes`.", "schema": {"type": "string"}},
 }
 
-TEMPLATE = {
-    "openapi": "3.0.3",
-    "info": {
-        "title": "Workflow Service",
-        "description": (
-            "Run GridLAB-D simulations as a service. Every /v1 endpoint needs a "
-            "Workflow-API-Key header; x-permissions on an operation names the "
-            "permissions of which the key must hold one."
-        ),
-        "version": "1.0.0",
-    },
-    "tags": [
-        {"name": "health", "description": "Is the service up?"},
-        {"name": "pipelines", "description": "GridLAB-D job definitions."},
-        {"name": "runs", "description": "Executions of a pipeline, their state and console."},
-        {"name": "artifacts", "description": "Files a run produced."},
-    ],
-    "components": {
-        "securitySchemes": {"WorkflowApiKey": {"type": "apiKey", "in": "header", "name": "Workflow-API-Key"}},
-        "schemas": SCHEMAS,
-        "parameters": PARAMETERS,
-        "responses": RESPONSES,
-        "headers": HEADERS,
-    },
-    "security": [{"WorkflowApiKey": []}],
+INFO = {
+    "description": (
+        "Run GridLAB-D simulations as a service. Every /v1 endpoint needs a Workflow-API-Key "
+        "header; x-permissions on an operation names the permissions of which the key must hold one."
+    )
 }
+TAGS = [
+    {"name": "health", "description": "Is the service up?"},
+    {"name": "pipelines", "description": "GridLAB-D job definitions."},
+    {"name": "runs", "description": "Executions of a pipeline, their state and console."},
+    {"name": "artifacts", "description": "Files a run produced."},
+]
+
+
+def _utc_times(self, field, **kwargs):
+    """apispec: what ``UtcDateTime`` writes."""
+    return (
+        {"description": "ISO 8601, UTC."}
+        if isinstance(field, UtcDateTime) and "description" not in field.metadata
+        else {}
+    )
+
+
+def _schema(value):
+    """A schema as an operation names it: a name, ``[name]`` for an array of, or a whole schema."""
+    if isinstance(value, str):
+        return _ref("schemas", value)
+    if isinstance(value, list):
+        return {"type": "array", "items": _schema(value[0])}
+    return value
+
+
+def _response(value):
+    """``description => Schema`` (``=> [Schema]``: an array of), a description alone, or a whole response."""
+    if isinstance(value, dict):
+        return value
+    description, arrow, schema = value.rpartition(" => ")
+    if not arrow:
+        return {"description": value}
+    if schema.startswith("["):
+        schema = [schema.strip("[]")]
+    return {"description": description, "content": {"application/json": {"schema": _schema(schema)}}}
+
+
+def _docstring(view):
+    """``(summary, description, YAML)`` of a view's docstring."""
+    doc = inspect.getdoc(view) or ""
+    text, _, spec = doc.partition("\n---\n")
+    summary, _, description = text.partition("\n")
+    return summary.strip(), description.strip(), yaml.safe_load(spec) or {}
+
+
+def operation(view):
+    """The operation a view's docstring describes, completed as the module docstring says."""
+    summary, description, spec = _docstring(view)
+    op = {"operationId": view.__name__, "summary": summary}
+    if description:
+        op["description"] = description
+    if "tags" in spec:
+        op["tags"] = spec["tags"]
+    parameters = spec.get("parameters", [])  # apispec makes the names $refs
+    if parameters:
+        op["parameters"] = parameters
+    body = spec.get("requestBody")
+    if "body" in spec:
+        body = {"required": True, "content": {"application/json": {"schema": _schema(spec["body"])}}}
+    if body:
+        op["requestBody"] = body
+    responses = {str(status): _response(value) for status, value in spec.get("responses", {}).items()}
+    named = [PARAMETERS[p]["in"] for p in spec.get("parameters", []) if isinstance(p, str)]
+    inline = [p["in"] for p in spec.get("parameters", []) if not isinstance(p, str)]
+    errors = set(spec.get("errors", [])) | set(SERVER_ERRORS)
+    permissions = getattr(view, "required_permissions", None)
+    if permissions:
+        op["x-permissions"] = list(permissions)
+        errors |= {401, 403, 503}
+    else:
+        op["security"] = []
+    if "path" in named + inline:
+        errors.add(404)
+    if body or {"query", "header"} & set(named) or "query" in inline:
+        errors.add(400)
+    if body:
+        errors.add(413)
+    for status in sorted(errors):
+        responses.setdefault(str(status), _ref("responses", ERRORS[status][0]))
+    op["responses"] = responses
+    return op
+
+
+def openapi_path(rule):
+    return re.sub(r"<(?:[^<>:]*:)?([^<>]*)>", r"{\1}", rule.rule)
+
+
+def build_spec(app):
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        "Workflow Service",
+        "1.0.0",
+        "3.0.3",
+        plugins=[plugin],
+        info=INFO,
+        tags=TAGS,
+        security=[{"WorkflowApiKey": []}],
+    )
+    plugin.converter.add_attribute_function(_utc_times)
+    spec.components.security_scheme(
+        "WorkflowApiKey", {"type": "apiKey", "in": "header", "name": "Workflow-API-Key"}
+    )
+    for name, schema in SCHEMAS.items():
+        spec.components.schema(name, schema)
+    for name, schema in INPUTS.items():
+        extra = {**EXTRA.get(name, {}), "example": EXAMPLES[name]}
+        if schema.__doc__:  # the schema's docstring describes it
+            extra["description"] = " ".join(inspect.cleandoc(schema.__doc__).split())
+        spec.components.schema(name, extra, schema=schema)
+    for name, schema in OUTPUTS.items():
+        spec.components.schema(name, schema=schema)
+        component = spec.components.schemas[name]
+        component.pop("additionalProperties", None)
+        component["required"] = list(component["properties"])
+    for name, parameter in PARAMETERS.items():
+        spec.components.parameter(name, parameter["in"], parameter)
+    for name, response in RESPONSES.items():
+        spec.components.response(name, response)
+    for name, header in HEADERS.items():
+        spec.components.header(name, header)
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        view = app.view_functions[rule.endpoint]
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        spec.path(openapi_path(rule), operations={method.lower(): operation(view) for method in methods})
+    return spec
+
 
 CONFIG = {
     "openapi": "3.0.3",
     "headers": [],
-    "specs": [
-        {
-            "endpoint": "apispec",
-            "route": "/apispec.json",
-            "rule_filter": lambda rule: True,
-            "model_filter": lambda tag: True,
-        }
-    ],
-    # flasgger copies only these keys of a docstring into the operation.
-    "optional_fields": [*OPTIONAL_FIELDS, "x-permissions"],
+    # The paths come from build_spec, not from flasgger's reading of the views.
+    "specs": [{"endpoint": "apispec", "route": "/apispec.json", "rule_filter": lambda rule: False}],
     "static_url_path": "/flasgger_static",
     "swagger_ui": True,
     "specs_route": "/apidocs/",
 }
 
 
-class _Swagger(Swagger):
-    """flasgger's document, with the answers gunicorn gives for any operation."""
-
-    def get_apispecs(self, endpoint="apispec_1"):
-        specs = super().get_apispecs(endpoint)
-        for item in specs.get("paths", {}).values():
-            for operation in item.values():
-                if isinstance(operation, dict) and "responses" in operation:
-                    for status, response in SERVER_RESPONSES.items():
-                        operation["responses"].setdefault(status, response)
-        return specs
-
-
 def init_swagger(app):
+    """Serve the document of the routes registered so far (call it last)."""
     app.config.setdefault("SWAGGER", {"title": "Workflow Service", "openapi": "3.0.3", "uiversion": 3})
-    # flasgger adds to the template it is given: give each app its own copy.
-    _Swagger(app, template=copy.deepcopy(TEMPLATE), config=CONFIG, sanitizer=NO_SANITIZER)
+    template = apispec_to_template(app, build_spec(app))
+    Swagger(app, template=template, config=CONFIG, sanitizer=NO_SANITIZER)

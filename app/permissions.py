@@ -26,5 +26,4 @@ client_or_worker = permissions_required(
 
 def is_worker():
     """Whether the guarded request's key holds the worker permission."""
-    held = {p.id for p in g.application.permissions}
-    return WorkflowPermissions.PIPELINES_WORKER.value in held
+    return WorkflowPermissions.PIPELINES_WORKER.value in g.application.permission_ids

@@ -35,12 +35,13 @@ def make_permission_decorator(permission_enum):
                 application = find_active_application(key)
                 if application is None:
                     return _error(401, f"Unknown or revoked {API_KEY_HEADER}.")
-                held = {p.id for p in application.permissions}
-                if not held & required:
+                if not application.permission_ids & required:
                     return _error(403, "This key lacks the permission for this endpoint.")
                 g.application = application
                 return view(*args, **kwargs)
 
+            # Which permissions let a key in, for the API's documentation.
+            guarded.required_permissions = tuple(permission_enum(p).name for p in permissions)
             return guarded
 
         return decorator

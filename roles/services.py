@@ -2,6 +2,7 @@
 
 from .keys import hash_key, new_key
 from .models import Application, SystemPermission, db, utcnow
+from .queries import forget_keys
 
 
 def ensure_permission(permission):
@@ -39,4 +40,6 @@ def revoke_application(application_id):
     if application.revoked_at is None:
         application.revoked_at = utcnow()
         db.session.commit()
+    # Other processes see it within CACHE_SECONDS (queries.py); this one at once.
+    forget_keys()
     return application

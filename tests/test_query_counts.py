@@ -3,8 +3,10 @@
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event
 
+import roles.queries
 from app.artifacts.models import Artifact
 from app.extensions import db
 from app.pipelines.models import Pipeline
@@ -81,9 +83,19 @@ def statements_for_listing(app, client, keys, pipeline_uuid, expected_runs, **qu
     return list(statements)
 
 
-# What each request costs, whatever the pipeline's history: the key and its
-# permissions (one query), then the request's own statements.
-KEY_LOOKUP = 1
+@pytest.fixture(autouse=True)
+def frozen_key_cache(monkeypatch):
+    """The key cache's clock stands still: a key checked once stays cached
+    however long a test takes (``test_a_key_is_checked_...`` moves it)."""
+    clock = [1000.0]
+    monkeypatch.setattr(roles.queries, "monotonic", lambda: clock[0])
+    return clock
+
+
+# What each request costs, whatever the pipeline's history: nothing for the
+# key, which an earlier request of the test had checked (the process keeps
+# it for up to roles.queries.CACHE_SECONDS), then the request's own statements.
+KEY_LOOKUP = 0
 # The pipeline, then the page: one query on PostgreSQL, which makes the JSON;
 # elsewhere three (the runs, their states, their artifacts).
 LISTING = {"postgresql": KEY_LOOKUP + 1 + 1, "sqlite": KEY_LOOKUP + 1 + 3}
@@ -153,13 +165,25 @@ def test_creating_a_run_costs_the_same_with_1_and_500_runs(app, api, client, key
     assert not any(statement.lstrip().lower().startswith("select count") for statement in many), many
 
 
-def test_a_key_is_checked_with_one_query(app, api, client, keys):
+def test_a_key_is_checked_with_one_query_then_cached_for_a_while(app, api, client, keys, frozen_key_cache):
     pipeline_uuid = api.create_pipeline()["uuid"]
-    client.get(f"/v1/pipelines/{pipeline_uuid}", headers=keys.client)
-    with counted_statements(app) as statements:
-        response = client.get(f"/v1/pipelines/{pipeline_uuid}", headers=keys.client)
-    assert response.status_code == 200
-    assert len(statements) == KEY_LOOKUP + 1, "\n\n".join(statements)
+    path = f"/v1/pipelines/{pipeline_uuid}"
+    with app.app_context():
+        roles.queries.forget_keys()
+
+    def statements_for_read():
+        with counted_statements(app) as statements:
+            response = client.get(path, headers=keys.client)
+        assert response.status_code == 200
+        return statements
+
+    # The key with its permissions in one query, then the pipeline in one.
+    assert len(statements_for_read()) == 2
+    assert len(statements_for_read()) == 1  # the key is cached
+    frozen_key_cache[0] += roles.queries.CACHE_SECONDS - 0.01
+    assert len(statements_for_read()) == 1
+    frozen_key_cache[0] += 0.02
+    assert len(statements_for_read()) == 2  # checked again
 
 
 def test_reading_a_run_and_replacing_its_console_cost_the_same_with_1_and_500_runs(app, api, client, keys):
@@ -183,8 +207,32 @@ def test_reading_a_run_and_replacing_its_console_cost_the_same_with_1_and_500_ru
     read_one, replace_one = costs()
     add_finished_runs(app, pipeline_uuid, 500)
     read_many, replace_many = costs()
-    # The run with its pipeline in one query, then its states and artifacts.
-    assert len(read_one) == len(read_many) == KEY_LOOKUP + 3, "\n\n".join(read_many)
-    # The run, its heartbeat (which holds its row), then the old chunks out
-    # and the new ones in: nothing read back.
-    assert len(replace_one) == len(replace_many) == KEY_LOOKUP + 4, "\n\n".join(replace_many)
+    # A run not finished: no stored JSON (one query), then the run with its
+    # pipeline in one, then its states and artifacts.
+    assert len(read_one) == len(read_many) == KEY_LOOKUP + 1 + 3, "\n\n".join(read_many)
+    assert len(replace_one) == len(replace_many) == KEY_LOOKUP + REPLACE[app.config["DATABASE_KIND"]], (
+        "\n\n".join(replace_many)
+    )
+
+
+# The run's state and attempt, then on PostgreSQL one statement (in
+# autocommit) that claims the run's row if it is still so and replaces the
+# chunks; elsewhere the claim (which holds the row), the old chunks out and
+# the new ones in. Nothing read back.
+REPLACE = {"postgresql": 2, "sqlite": 4}
+
+
+def test_reading_a_finished_run_is_one_query(app, api, client, keys):
+    pipeline_uuid = api.create_pipeline()["uuid"]
+    run = api.create_run(pipeline_uuid)
+    assert api.set_state(pipeline_uuid, run["uuid"], "RUNNING").status_code == 200
+    completed = api.set_state(pipeline_uuid, run["uuid"], "COMPLETED")
+    assert completed.status_code == 200
+    built = {name: value for name, value in completed.get_json().items() if name != "attempt"}
+    path = api.run_path(pipeline_uuid, run["uuid"])
+    add_finished_runs(app, pipeline_uuid, 500)
+    with counted_statements(app) as read:
+        response = client.get(path, headers=keys.client)
+    assert response.status_code == 200
+    assert response.get_json() == built and built["state"] == "COMPLETED"
+    assert len(read) == KEY_LOOKUP + 1, "\n\n".join(read)

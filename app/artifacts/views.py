@@ -43,33 +43,18 @@ def upload_artifact(pipeline_uuid, run_uuid):
     the blob server fails: 502 (it answered an error, e.g. a wrong token) or
     503 (unreachable or timed out), and no artifact is recorded.
     ---
-    operationId: upload_artifact
     tags: [artifacts]
-    x-permissions: [PIPELINES_WORKER]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/RunUuid'
-      - $ref: '#/components/parameters/ArtifactName'
-      - $ref: '#/components/parameters/RunAttempt'
+    parameters: [PipelineUuid, RunUuid, ArtifactName, RunAttempt]
     requestBody:
       required: true
       content:
         application/octet-stream:
-          schema: {type: string, format: binary}
+          schema:
+            type: string
+            format: binary
     responses:
-      201:
-        description: The stored artifact.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Artifact'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      409: {$ref: '#/components/responses/Conflict'}
-      413: {$ref: '#/components/responses/PayloadTooLarge'}
-      502: {$ref: '#/components/responses/BadGateway'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      201: The stored artifact. => Artifact
+    errors: [409, 502]
     """
     attempt = named_attempt()
     run = find_worker_run(pipeline_uuid, run_uuid)
@@ -94,58 +79,62 @@ def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
     that safe); an unsatisfiable range is a 416. An expired artifact (see
     `POST /v1/artifacts/expire`) is a 410.
     ---
-    operationId: download_artifact
     tags: [artifacts]
-    x-permissions: [PIPELINES_CLIENT]
     parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/RunUuid'
-      - $ref: '#/components/parameters/ArtifactUuid'
-      - name: Range
-        in: header
-        required: false
-        description: One byte range, e.g. `bytes=0-1023`, `bytes=1024-` or `bytes=-100`.
-        schema: {type: string}
-      - name: If-Range
-        in: header
-        required: false
-        description: Honour Range only if the artifact still has this ETag.
-        schema: {type: string}
-      - name: If-None-Match
-        in: header
-        required: false
-        description: The ETag a client holds; 304 when it is still the artifact's.
-        schema: {type: string}
+    - PipelineUuid
+    - RunUuid
+    - ArtifactUuid
+    - name: Range
+      in: header
+      required: false
+      description: One byte range, e.g. `bytes=0-1023`, `bytes=1024-` or `bytes=-100`.
+      schema:
+        type: string
+    - name: If-Range
+      in: header
+      required: false
+      description: Honour Range only if the artifact still has this ETag.
+      schema:
+        type: string
+    - name: If-None-Match
+      in: header
+      required: false
+      description: The ETag a client holds; 304 when it is still the artifact's.
+      schema:
+        type: string
     responses:
       200:
         description: The artifact's bytes.
         headers:
-          Content-Disposition: {$ref: '#/components/headers/ContentDisposition'}
-          ETag: {$ref: '#/components/headers/ETag'}
-          Accept-Ranges: {$ref: '#/components/headers/AcceptRanges'}
+          Content-Disposition:
+            $ref: '#/components/headers/ContentDisposition'
+          ETag:
+            $ref: '#/components/headers/ETag'
+          Accept-Ranges:
+            $ref: '#/components/headers/AcceptRanges'
         content:
           '*/*':
-            schema: {type: string, format: binary}
+            schema:
+              type: string
+              format: binary
       206:
         description: The byte range asked for.
         headers:
           Content-Range:
             description: '`bytes START-END/SIZE`.'
-            schema: {type: string}
-          Content-Disposition: {$ref: '#/components/headers/ContentDisposition'}
-          ETag: {$ref: '#/components/headers/ETag'}
+            schema:
+              type: string
+          Content-Disposition:
+            $ref: '#/components/headers/ContentDisposition'
+          ETag:
+            $ref: '#/components/headers/ETag'
         content:
           '*/*':
-            schema: {type: string, format: binary}
-      304:
-        description: Not modified (If-None-Match matched the ETag).
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      410: {$ref: '#/components/responses/Gone'}
-      416: {$ref: '#/components/responses/RangeNotSatisfiable'}
-      502: {$ref: '#/components/responses/BadGateway'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+            schema:
+              type: string
+              format: binary
+      304: Not modified (If-None-Match matched the ETag).
+    errors: [410, 416, 502]
     """
     artifact = queries.get_artifact(find_run(pipeline_uuid, run_uuid), artifact_uuid)
     if artifact.expired_at is not None:
@@ -164,18 +153,9 @@ def expire_artifacts():
     setting unset nothing expires. The workers' Celery beat calls this
     periodically; calling it again is harmless. No request body.
     ---
-    operationId: expire_artifacts
     tags: [artifacts]
-    x-permissions: [PIPELINES_WORKER]
     responses:
-      200:
-        description: What this pass did.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/ExpiryReport'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: What this pass did. => ExpiryReport
     """
     report = services.expire_artifacts()
     return {

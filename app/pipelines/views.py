@@ -19,25 +19,10 @@ blueprint = Blueprint("pipelines", __name__, url_prefix="/v1/pipelines")
 def create_pipeline():
     """Define a pipeline.
     ---
-    operationId: create_pipeline
     tags: [pipelines]
-    x-permissions: [PIPELINES_CLIENT]
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/PipelineInput'}
+    body: PipelineInput
     responses:
-      201:
-        description: The new pipeline.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Pipeline'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      413: {$ref: '#/components/responses/PayloadTooLarge'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      201: The new pipeline. => Pipeline
     """
     pipeline = services.create_pipeline(pipeline_input.load(json_body()))
     return pipeline_output.dump(pipeline), 201
@@ -48,24 +33,10 @@ def create_pipeline():
 def list_pipelines():
     """List the pipelines, oldest first.
     ---
-    operationId: list_pipelines
     tags: [pipelines]
-    x-permissions: [PIPELINES_CLIENT]
-    parameters:
-      - $ref: '#/components/parameters/Limit'
-      - $ref: '#/components/parameters/Offset'
+    parameters: [Limit, Offset]
     responses:
-      200:
-        description: A page of pipelines.
-        content:
-          application/json:
-            schema:
-              type: array
-              items: {$ref: '#/components/schemas/Pipeline'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: A page of pipelines. => [Pipeline]
     """
     limit = query_int("limit", 1, 1000)
     offset = query_int("offset", 0, 2**31 - 1, default=0)
@@ -79,27 +50,10 @@ def search_pipelines():
 
     Unknown and deleted pipelines are left out; at most 1,000 uuids a call.
     ---
-    operationId: search_pipelines
     tags: [pipelines]
-    x-permissions: [PIPELINES_CLIENT]
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/PipelineSearch'}
+    body: PipelineSearch
     responses:
-      200:
-        description: The pipelines among those uuids that exist, oldest first.
-        content:
-          application/json:
-            schema:
-              type: array
-              items: {$ref: '#/components/schemas/Pipeline'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      413: {$ref: '#/components/responses/PayloadTooLarge'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: The pipelines among those uuids that exist, oldest first. => [Pipeline]
     """
     uuids = pipeline_search.load(json_body())["uuids"]
     return pipelines_output.dump(queries.find_pipelines(uuids))
@@ -110,23 +64,12 @@ def search_pipelines():
 def get_pipeline(pipeline_uuid):
     """Read a pipeline.
     ---
-    operationId: get_pipeline
     tags: [pipelines]
-    x-permissions: [PIPELINES_CLIENT]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
+    parameters: [PipelineUuid]
     responses:
-      200:
-        description: The pipeline.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Pipeline'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: The pipeline. => Pipeline
     """
-    return pipeline_output.dump(queries.get_pipeline(pipeline_uuid))
+    return queries.read_pipeline(pipeline_uuid)
 
 
 @blueprint.route("/<pipeline_uuid>", methods=["PUT"])
@@ -136,28 +79,11 @@ def replace_pipeline(pipeline_uuid):
 
     Fields left out go back to their defaults; `name` is required.
     ---
-    operationId: replace_pipeline
     tags: [pipelines]
-    x-permissions: [PIPELINES_CLIENT]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/PipelineInput'}
+    parameters: [PipelineUuid]
+    body: PipelineInput
     responses:
-      200:
-        description: The pipeline as it is now.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Pipeline'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      413: {$ref: '#/components/responses/PayloadTooLarge'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: The pipeline as it is now. => Pipeline
     """
     pipeline = queries.get_pipeline(pipeline_uuid)
     fields = pipeline_input.load(json_body())
@@ -169,18 +95,10 @@ def replace_pipeline(pipeline_uuid):
 def delete_pipeline(pipeline_uuid):
     """Delete a pipeline (soft delete: later reads of it and its runs are 404s).
     ---
-    operationId: delete_pipeline
     tags: [pipelines]
-    x-permissions: [PIPELINES_CLIENT]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
+    parameters: [PipelineUuid]
     responses:
-      204:
-        description: Deleted.
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      204: Deleted.
     """
     services.delete_pipeline(queries.get_pipeline(pipeline_uuid))
     return "", 204

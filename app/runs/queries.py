@@ -6,10 +6,12 @@ from sqlalchemy.orm import contains_eager, selectinload
 from roles.models import db
 
 from ..artifacts.models import Artifact
+from ..database import statement_connection
 from ..errors import NotFound
 from ..ids import is_uuid
 from ..pipelines.models import Pipeline
 from ..pipelines.queries import get_pipeline
+from .final_json import HOST_MARK, host_part
 from .listing import runs_page_json
 from .models import ConsoleChunk, Run, RunStateChange
 from .output import ARTIFACT_ATTRIBUTES, runs_output
@@ -53,6 +55,52 @@ def find_run(pipeline_uuid, run_uuid, include_deleted=False, with_history=False)
             return run
     get_pipeline(pipeline_uuid, include_deleted)  # a 404 that names the pipeline if it is what is missing
     raise NotFound("Run")
+
+
+_RUNS, _PIPELINES = Run.__table__, Pipeline.__table__
+_STATE_OF = (
+    db.select(_RUNS.c.id, _RUNS.c.state, _RUNS.c.attempt, _PIPELINES.c.deleted_at.label("pipeline_deleted_at"))
+    .join(_PIPELINES, _PIPELINES.c.id == _RUNS.c.pipeline_id)
+    .where(_RUNS.c.uuid == bindparam("run_uuid"), _PIPELINES.c.uuid == bindparam("pipeline_uuid"))
+)
+
+
+def run_state_of(pipeline_uuid, run_uuid):
+    """``(id, state, attempt, pipeline_deleted_at)`` of the run, its pipeline deleted or not (as
+    workers see runs), in one query without the ORM; or a 404 as ``find_run``'s.
+    On PostgreSQL outside a transaction (``statement_connection``)."""
+    if is_uuid(pipeline_uuid) and is_uuid(run_uuid):
+        row = statement_connection().execute(
+            _STATE_OF, {"run_uuid": run_uuid, "pipeline_uuid": pipeline_uuid}
+        )
+        row = row.first()
+        if row is not None:
+            return row
+    return find_run(pipeline_uuid, run_uuid, include_deleted=True)
+
+
+_STORED_JSON = (
+    db.select(Run.__table__.c.final_json)
+    .join(Pipeline.__table__, Pipeline.__table__.c.id == Run.__table__.c.pipeline_id)
+    .where(
+        Run.__table__.c.uuid == bindparam("run_uuid"),
+        Pipeline.__table__.c.uuid == bindparam("pipeline_uuid"),
+        Pipeline.__table__.c.deleted_at.is_(None),
+    )
+)
+
+
+def stored_run_json(pipeline_uuid, run_uuid):
+    """A finished run's JSON text, as stored when it ended (``final_json.py``)
+    with this request's host put in; one query, no ORM. None when there is
+    none (the run is not finished, or not found): ``find_run`` then answers."""
+    if not (is_uuid(pipeline_uuid) and is_uuid(run_uuid)):
+        return None
+    connection = db.session.connection()
+    text = connection.execute(_STORED_JSON, {"run_uuid": run_uuid, "pipeline_uuid": pipeline_uuid}).scalar()
+    if text is None:
+        return None
+    return text.replace(HOST_MARK, host_part(pipeline_uuid))
 
 
 RUN_COLUMNS = (

@@ -11,6 +11,7 @@ from ..fields import (
     plain_file_name,
     url_with_scheme,
 )
+from ..ids import UUID_PATTERN
 from .states import STATE_NAMES
 
 MAX_CONSOLE_CHARS = 16 * 1024 * 1024
@@ -33,14 +34,40 @@ def input_url(value):
 
 
 class RunInputSchema(Schema):
-    name = bounded_text(255, minimum=1, required=True, validate=plain_file_name)
-    url = bounded_text(2048, minimum=1, required=True, validate=input_url)
+    """A file the worker downloads into the run's working directory."""
+
+    name = bounded_text(
+        255,
+        minimum=1,
+        required=True,
+        validate=plain_file_name,
+        metadata={
+            "pattern": r"^[^/\\]+$",
+            "description": "A plain file name: no '/', '\\', NUL, '.' or '..'. Unique within a run.",
+        },
+    )
+    url = bounded_text(
+        2048,
+        minimum=1,
+        required=True,
+        validate=input_url,
+        metadata={"description": "An http or https URL (file:// only where the API's ALLOW_FILE_URLS allows it)."},
+    )
 
 
 class RunCreateSchema(Schema):
     # Required, as the original had it; [] is a run without inputs.
     inputs = fields.List(fields.Nested(RunInputSchema), required=True, validate=validate.Length(max=100))
-    callback_url = bounded_text(2048, minimum=1, allow_none=True, validate=url_with_scheme({"http", "https"}))
+    callback_url = bounded_text(
+        2048,
+        minimum=1,
+        allow_none=True,
+        validate=url_with_scheme({"http", "https"}),
+        metadata={
+            "description": 'http or https URL that gets {"pipeline_run_uuid": ..., "state": ...} '
+            "POSTed on every state change."
+        },
+    )
 
     @validates_schema
     def names_are_unique(self, data, **kwargs):
@@ -50,6 +77,9 @@ class RunCreateSchema(Schema):
 
 
 class StateInputSchema(Schema):
+    """A run's state. NOT_STARTED -> RUNNING -> COMPLETED | FAILED, and
+    CANCELLED from NOT_STARTED or RUNNING; any other change is a 409."""
+
     state = fields.String(required=True, validate=validate.OneOf(STATE_NAMES))
 
 
@@ -61,6 +91,8 @@ class ConsoleSchema(Schema):
 
 
 class ConsoleAppendSchema(Schema):
+    """Appended to either stream or both; at least one field."""
+
     std_out = Text(validate=validate.Length(max=MAX_CONSOLE_CHARS))
     std_err = Text(validate=validate.Length(max=MAX_CONSOLE_CHARS))
 
@@ -75,7 +107,7 @@ class EmptySchema(Schema):
 
 
 class StateChangeSchema(Schema):
-    state = fields.String()
+    state = fields.String(metadata={"enum": STATE_NAMES})
     created_at = UtcDateTime()
 
 
@@ -85,16 +117,18 @@ class InputSchema(Schema):
 
 
 class RunSchema(Schema):
-    uuid = fields.String()
-    pipeline_uuid = fields.Function(lambda run: run.pipeline.uuid)
-    sequence = fields.Integer()
-    state = fields.String()
+    uuid = fields.String(metadata={"pattern": UUID_PATTERN})
+    pipeline_uuid = fields.Function(
+        lambda run: run.pipeline.uuid, metadata={"type": "string", "pattern": UUID_PATTERN}
+    )
+    sequence = fields.Integer(metadata={"minimum": 1, "description": "1, 2, ... per pipeline."})
+    state = fields.String(metadata={"enum": STATE_NAMES})
     created_at = UtcDateTime()
     started_at = UtcDateTime(allow_none=True)
     completed_at = UtcDateTime(allow_none=True)
     inputs = fields.List(fields.Nested(InputSchema))
     callback_url = fields.String(allow_none=True)
-    states = fields.List(fields.Nested(StateChangeSchema))
+    states = fields.List(fields.Nested(StateChangeSchema), metadata={"description": "Oldest first."})
     artifacts = fields.List(fields.Nested(ArtifactSchema))
 
 

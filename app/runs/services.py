@@ -345,7 +345,51 @@ def _add_chunks(connection, run, console):
         connection.execute(_INSERT_CHUNKS, rows)
 
 
+# Replacing a run's console in one statement, in autocommit (PostgreSQL):
+# the run's row is claimed only if it still has the state and attempt the
+# caller decided on, and the chunks change only if it was.
+_REPLACE_CONSOLE = db.text(
+    """
+    WITH claimed AS (
+        UPDATE run SET heartbeat_at = :now
+        WHERE id = :run_id AND state = :state AND attempt = :attempt
+        RETURNING id
+    ), gone AS (
+        DELETE FROM console_chunk WHERE run_id IN (SELECT id FROM claimed)
+    ), added AS (
+        INSERT INTO console_chunk (run_id, stream, text, created_at)
+        SELECT claimed.id, chunk.stream, chunk.text, :now
+        FROM claimed, (VALUES ('std_out', CAST(:std_out AS TEXT)), ('std_err', CAST(:std_err AS TEXT)))
+            AS chunk (stream, text)
+        WHERE chunk.text <> ''
+    )
+    SELECT count(*) FROM claimed
+    """
+)
+
+
+def _replace_in_one_statement(run, console, attempt):
+    """Whether the console was replaced by ``_REPLACE_CONSOLE``: only on an
+    autocommit connection, for a run that ``run`` (a ``run_state_of`` row)
+    says takes the write, and that still is as it says."""
+    connection = db.session.connection()
+    if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        return False
+    if is_over(run.state, run.attempt, attempt) or RunState(run.state) in FINAL_STATES:
+        return False
+    values = {"run_id": run.id, "state": run.state, "attempt": run.attempt, "now": utcnow()}
+    values.update(std_out=console.get("std_out", ""), std_err=console.get("std_err", ""))
+    return connection.execute(_REPLACE_CONSOLE, values).scalar_one() == 1
+
+
 def replace_console(run, console, attempt=None):
+    """Replace the run's console: in one statement when the session's
+    connection is in autocommit (``run_state_of``'s on PostgreSQL) and the
+    run takes it, else, or when the run changed meanwhile, deciding on its
+    claimed row (409s included) in a transaction."""
+    if _replace_in_one_statement(run, console, attempt):
+        return
+    db.session.close()  # out of autocommit, if it was
     _claim_console(run, attempt)
     connection = db.session.connection()
     connection.execute(_DELETE_CHUNKS, {"run_id": run.id})

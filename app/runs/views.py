@@ -35,11 +35,15 @@ def find_worker_run(pipeline_uuid, run_uuid):
     learns it with a 409; any other run of a deleted pipeline is a 404.
     Either way nothing more is stored for it."""
     run = find_run(pipeline_uuid, run_uuid, include_deleted=True)
-    if run.pipeline.deleted_at is not None:
-        if run.state == RunState.CANCELLED.value:
+    refuse_runs_of_deleted_pipelines(run.state, run.pipeline.deleted_at)
+    return run
+
+
+def refuse_runs_of_deleted_pipelines(state, pipeline_deleted_at):
+    if pipeline_deleted_at is not None:
+        if state == RunState.CANCELLED.value:
             raise Conflict("The run was cancelled: its pipeline was deleted.")
         raise NotFound("Run")
-    return run
 
 
 @blueprint.route("", methods=["POST"])
@@ -51,28 +55,11 @@ def create_run(pipeline_uuid):
     unique within the run; URLs are http or https (file:// only where the
     API's ALLOW_FILE_URLS allows it). If the task queue cannot take the run: 503, and no run is kept.
     ---
-    operationId: create_run
     tags: [runs]
-    x-permissions: [PIPELINES_CLIENT]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/RunCreate'}
+    parameters: [PipelineUuid]
+    body: RunCreate
     responses:
-      201:
-        description: The new run, NOT_STARTED and queued.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Run'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      413: {$ref: '#/components/responses/PayloadTooLarge'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      201: The new run, NOT_STARTED and queued. => Run
     """
     pipeline = get_pipeline(pipeline_uuid)
     fields = run_create.load(json_body())
@@ -85,27 +72,10 @@ def create_run(pipeline_uuid):
 def list_runs(pipeline_uuid):
     """List a pipeline's runs, ordered by sequence, oldest first.
     ---
-    operationId: list_runs
     tags: [runs]
-    x-permissions: [PIPELINES_CLIENT]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/StateFilter'
-      - $ref: '#/components/parameters/Limit'
-      - $ref: '#/components/parameters/Offset'
+    parameters: [PipelineUuid, StateFilter, Limit, Offset]
     responses:
-      200:
-        description: A page of runs.
-        content:
-          application/json:
-            schema:
-              type: array
-              items: {$ref: '#/components/schemas/Run'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: A page of runs. => [Run]
     """
     pipeline = get_pipeline(pipeline_uuid)
     state = request.args.get("state")
@@ -124,23 +94,14 @@ def list_runs(pipeline_uuid):
 def get_run(pipeline_uuid, run_uuid):
     """Read a run.
     ---
-    operationId: get_run
     tags: [runs]
-    x-permissions: [PIPELINES_CLIENT]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/RunUuid'
+    parameters: [PipelineUuid, RunUuid]
     responses:
-      200:
-        description: The run.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Run'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: The run. => Run
     """
+    stored = queries.stored_run_json(pipeline_uuid, run_uuid)  # a finished run's, as it ended
+    if stored is not None:
+        return current_app.response_class(stored + "\n", mimetype=current_app.json.mimetype)
     return run_output(find_run(pipeline_uuid, run_uuid, with_history=True))
 
 
@@ -153,25 +114,11 @@ def get_state(pipeline_uuid, run_uuid):
     404 for any other. A call naming an
     attempt that is over (Workflow-Run-Attempt) is a 409.
     ---
-    operationId: get_state
     tags: [runs]
-    x-permissions: [PIPELINES_CLIENT, PIPELINES_WORKER]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/RunUuid'
-      - $ref: '#/components/parameters/RunAttempt'
+    parameters: [PipelineUuid, RunUuid, RunAttempt]
     responses:
-      200:
-        description: The run's newest state.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/State'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      409: {$ref: '#/components/responses/Conflict'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: The run's newest state. => State
+    errors: [409]
     """
     attempt = named_attempt()
     run = find_worker_run(pipeline_uuid, run_uuid) if is_worker() else find_run(pipeline_uuid, run_uuid)
@@ -188,18 +135,9 @@ def change_state(pipeline_uuid, run_uuid):
     number the worker then names in Workflow-Run-Attempt on its later calls.
     A worker's report is also a sign of life for the recovery sweep.
     ---
-    operationId: change_state
     tags: [runs]
-    x-permissions: [PIPELINES_WORKER]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/RunUuid'
-      - $ref: '#/components/parameters/RunAttempt'
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/State'}
+    parameters: [PipelineUuid, RunUuid, RunAttempt]
+    body: State
     responses:
       200:
         description: The run in its new state, with its attempt.
@@ -207,23 +145,17 @@ def change_state(pipeline_uuid, run_uuid):
           application/json:
             schema:
               allOf:
-                - {$ref: '#/components/schemas/Run'}
-                - type: object
-                  required: [attempt]
-                  properties:
-                    attempt:
-                      type: integer
-                      minimum: 0
-                      description: >-
-                        How many times a worker has set the run RUNNING (0 before the
-                        first); after a change to RUNNING, the attempt that has the run.
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      409: {$ref: '#/components/responses/Conflict'}
-      413: {$ref: '#/components/responses/PayloadTooLarge'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+              - $ref: '#/components/schemas/Run'
+              - type: object
+                required:
+                - attempt
+                properties:
+                  attempt:
+                    type: integer
+                    minimum: 0
+                    description: How many times a worker has set the run RUNNING (0 before the first); after
+                      a change to RUNNING, the attempt that has the run.
+    errors: [409]
     """
     attempt = named_attempt()
     run = find_worker_run(pipeline_uuid, run_uuid)
@@ -237,23 +169,11 @@ def change_state(pipeline_uuid, run_uuid):
 def cancel_run(pipeline_uuid, run_uuid):
     """Cancel a run; 409 if it already ended.
     ---
-    operationId: cancel_run
     tags: [runs]
-    x-permissions: [PIPELINES_CLIENT]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/RunUuid'
+    parameters: [PipelineUuid, RunUuid]
     responses:
-      200:
-        description: The run, CANCELLED.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Run'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      409: {$ref: '#/components/responses/Conflict'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: The run, CANCELLED. => Run
+    errors: [409]
     """
     run = find_run(pipeline_uuid, run_uuid)
     return run_output(services.change_state(run, RunState.CANCELLED.value, from_worker=False))
@@ -264,22 +184,10 @@ def cancel_run(pipeline_uuid, run_uuid):
 def get_console(pipeline_uuid, run_uuid):
     """Read a run's console output.
     ---
-    operationId: get_console
     tags: [runs]
-    x-permissions: [PIPELINES_CLIENT]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/RunUuid'
+    parameters: [PipelineUuid, RunUuid]
     responses:
-      200:
-        description: Standard output and standard error so far.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Console'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: Standard output and standard error so far. => Console
     """
     return queries.read_console(find_run(pipeline_uuid, run_uuid))
 
@@ -291,34 +199,16 @@ def replace_console(pipeline_uuid, run_uuid):
     (or the attempt named is over). Both `std_out` and `std_err` are
     required; `POST` appends.
     ---
-    operationId: replace_console
     tags: [runs]
-    x-permissions: [PIPELINES_WORKER]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/RunUuid'
-      - $ref: '#/components/parameters/RunAttempt'
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/ConsoleReplace'}
+    parameters: [PipelineUuid, RunUuid, RunAttempt]
+    body: ConsoleReplace
     responses:
-      200:
-        description: The console as it is now.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Console'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      409: {$ref: '#/components/responses/Conflict'}
-      413: {$ref: '#/components/responses/PayloadTooLarge'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: The console as it is now. => Console
+    errors: [409]
     """
     attempt = named_attempt()
-    run = find_worker_run(pipeline_uuid, run_uuid)
+    run = queries.run_state_of(pipeline_uuid, run_uuid)
+    refuse_runs_of_deleted_pipelines(run.state, run.pipeline_deleted_at)
     console = console_replace.load(json_body())
     services.replace_console(run, console, attempt)
     # What this request stored is the whole console now: no need to read it back.
@@ -331,28 +221,12 @@ def append_console(pipeline_uuid, run_uuid):
     """Append to a run's console output (worker); 409 once the run has ended
     (or the attempt named is over).
     ---
-    operationId: append_console
     tags: [runs]
-    x-permissions: [PIPELINES_WORKER]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/RunUuid'
-      - $ref: '#/components/parameters/RunAttempt'
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema: {$ref: '#/components/schemas/ConsoleAppend'}
+    parameters: [PipelineUuid, RunUuid, RunAttempt]
+    body: ConsoleAppend
     responses:
-      204:
-        description: Appended.
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      409: {$ref: '#/components/responses/Conflict'}
-      413: {$ref: '#/components/responses/PayloadTooLarge'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      204: Appended.
+    errors: [409]
     """
     attempt = named_attempt()
     run = find_worker_run(pipeline_uuid, run_uuid)
@@ -371,26 +245,11 @@ def heartbeat(pipeline_uuid, run_uuid):
     state tells the worker to stop. No request body; an empty JSON object
     (`{}` with a JSON Content-Type) is accepted too, anything else is a 400.
     ---
-    operationId: heartbeat
     tags: [runs]
-    x-permissions: [PIPELINES_WORKER]
-    parameters:
-      - $ref: '#/components/parameters/PipelineUuid'
-      - $ref: '#/components/parameters/RunUuid'
-      - $ref: '#/components/parameters/RunAttempt'
+    parameters: [PipelineUuid, RunUuid, RunAttempt]
     responses:
-      200:
-        description: The run's state and attempt.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/Heartbeat'}
-      400: {$ref: '#/components/responses/BadRequest'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      404: {$ref: '#/components/responses/NotFound'}
-      409: {$ref: '#/components/responses/Conflict'}
-      413: {$ref: '#/components/responses/PayloadTooLarge'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: The run's state and attempt. => Heartbeat
+    errors: [409, 413]
     """
     attempt = named_attempt()
     run = find_worker_run(pipeline_uuid, run_uuid)
@@ -418,17 +277,8 @@ def recover_runs():
     seconds; calling it again, or twice at once, is harmless. No request
     body.
     ---
-    operationId: recover_runs
     tags: [runs]
-    x-permissions: [PIPELINES_WORKER]
     responses:
-      200:
-        description: What this pass did.
-        content:
-          application/json:
-            schema: {$ref: '#/components/schemas/RecoveryReport'}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      403: {$ref: '#/components/responses/Forbidden'}
-      503: {$ref: '#/components/responses/ServiceUnavailable'}
+      200: What this pass did. => RecoveryReport
     """
     return dataclasses.asdict(recovery.recover_runs())
