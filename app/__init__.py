@@ -13,6 +13,8 @@ from .extensions import broker, db, migrate
 from .openapi import init_swagger
 from .pipelines import models as _pipeline_models  # noqa: F401 - register tables
 from .runs import models as _run_models  # noqa: F401 - register tables
+from .sweeps import models as _sweep_models  # noqa: F401 - register tables
+from .input_files import models as _input_file_models  # noqa: F401 - register tables
 
 
 def create_app(overrides=None):
