@@ -205,10 +205,12 @@ SCHEMAS = {
         "example": {
             "inputs": [{"name": "model.glm", "url": "https://example.com/ieee13/model.glm"}],
             "callback_url": "https://example.com/callbacks/runs",
+            "parameters": {"load_w": 50000, "feeder": "R1-12.47-1"},
         },
         "additionalProperties": False,
         "properties": {
             "inputs": {"type": "array", "maxItems": 100, "items": _schema("RunInput")},
+            "parameters": _schema("RunParameters"),
             "callback_url": _text(
                 2048,
                 minimum=1,
@@ -218,6 +220,19 @@ SCHEMAS = {
                     '{"pipeline_run_uuid": ..., "state": ...} POSTed on every state change.'
                 ),
             ),
+        },
+    },
+    "RunParameters": {
+        "type": "object",
+        "description": (
+            "Passed to gridlabd as -D name=value, before the pipeline's arguments, so that the "
+            "model reads ${name}. Names match [A-Za-z_][A-Za-z0-9_]* (at most 64 characters, "
+            "at most 100 names); values are strings, numbers or booleans, sent on as text "
+            "(at most 1,000 characters, no control characters)."
+        ),
+        "maxProperties": 100,
+        "additionalProperties": {
+            "oneOf": [{"type": "string", "maxLength": 1000}, {"type": "number"}, {"type": "boolean"}]
         },
     },
     "Run": {
@@ -232,6 +247,8 @@ SCHEMAS = {
             "completed_at",
             "inputs",
             "callback_url",
+            "parameters",
+            "sweep_uuid",
             "states",
             "artifacts",
         ],
@@ -252,6 +269,17 @@ SCHEMAS = {
                 },
             },
             "callback_url": {"type": "string", "nullable": True},
+            "parameters": {
+                "type": "object",
+                "description": "The run's parameters, values as text; {} when none.",
+                "additionalProperties": {"type": "string"},
+            },
+            "sweep_uuid": {
+                "type": "string",
+                "pattern": UUID_PATTERN,
+                "nullable": True,
+                "description": "The sweep that made the run; null for other runs.",
+            },
             "states": {
                 "type": "array",
                 "description": "Oldest first.",

@@ -30,6 +30,8 @@ class RunSpec:
     model: str = "model.glm"
     arguments: list = field(default_factory=list)
     timeout: int | None = None
+    # The run's parameters: ``-D name=value`` each, before ``arguments``.
+    parameters: dict = field(default_factory=dict)
 
 
 class Cancelled(Exception):
@@ -86,6 +88,14 @@ def model_argument(folder, model):
     return "./" + model if model.startswith("-") else model
 
 
+def define_arguments(parameters):
+    """``-D name=value`` for each parameter, so that the model reads ``${name}``."""
+    arguments = []
+    for name, value in (parameters or {}).items():
+        arguments += ["-D", f"{name}={value}"]
+    return arguments
+
+
 def run_timeout(timeout):
     return min(timeout, max_run_seconds()) if timeout else max_run_seconds()
 
@@ -116,7 +126,7 @@ def run_in_folder(folder, report, spec, command=None, allow_file_urls=None):
     before = snapshot(folder)
     timeout = run_timeout(spec.timeout)
     result = run_gridlabd(
-        [*(spec.arguments or []), model],
+        [*define_arguments(spec.parameters), *(spec.arguments or []), model],
         folder,
         timeout=timeout,
         on_output=report.append_console,

@@ -23,6 +23,7 @@ def execute_pipeline(
     model="model.glm",
     arguments=None,
     timeout=None,
+    parameters=None,
 ):
     """Run one pipeline run and report it to the API; returns the final state."""
     report = ApiRunReport(ApiClient.from_environment().run(pipeline_uuid, run_uuid))
@@ -33,6 +34,7 @@ def execute_pipeline(
         model=model or "model.glm",
         arguments=arguments or [],
         timeout=timeout,
+        parameters=parameters or {},
     )
     return execute_run(report, spec)
 

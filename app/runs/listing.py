@@ -97,6 +97,9 @@ def _statement(filtered, limited):
         # Stored as validated on creation: a list of {"name", "url"}.
         ("inputs", page.c.inputs),
         ("callback_url", page.c.callback_url),
+        # Stored as validated: an object of text values, or NULL for none.
+        ("parameters", func.coalesce(page.c.parameters, literal_column("'{}'::json"))),
+        ("sweep_uuid", page.c.sweep_uuid),
         ("states", states),
         ("artifacts", artifacts),
     )

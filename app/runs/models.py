@@ -21,8 +21,9 @@ class Run(db.Model):
     callback_url = db.Column(db.String(2048), nullable=True)
     # ``-D name=value`` for gridlabd, values as text; None: none given.
     parameters = db.Column(db.JSON, nullable=True)
-    # The sweep that made the run, if any (app/sweeps).
-    sweep_id = db.Column(db.Integer, db.ForeignKey("sweep.id"), nullable=True)
+    # The sweep that made the run, if any (app/sweeps): its uuid, so that
+    # the run's JSON needs no join to show it.
+    sweep_uuid = db.Column(db.String(32), db.ForeignKey("sweep.uuid"), nullable=True)
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
     started_at = db.Column(db.DateTime(timezone=True), nullable=True)
     completed_at = db.Column(db.DateTime(timezone=True), nullable=True)
@@ -47,8 +48,8 @@ db.Index("ix_run_pipeline_state", Run.pipeline_id, Run.state)
 # The sweep's search: RUNNING runs by their last sign of life.
 db.Index("ix_run_state_heartbeat", Run.state, Run.heartbeat_at)
 # A sweep's runs in order, and its counts per state.
-db.Index("ix_run_sweep_sequence", Run.sweep_id, Run.sequence)
-db.Index("ix_run_sweep_state", Run.sweep_id, Run.state)
+db.Index("ix_run_sweep_sequence", Run.sweep_uuid, Run.sequence)
+db.Index("ix_run_sweep_state", Run.sweep_uuid, Run.state)
 
 
 class RunStateChange(db.Model):

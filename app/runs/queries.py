@@ -65,6 +65,8 @@ RUN_COLUMNS = (
     Run.completed_at,
     Run.inputs,
     Run.callback_url,
+    Run.parameters,
+    Run.sweep_uuid,
 )
 
 

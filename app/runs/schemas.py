@@ -10,6 +10,7 @@ from ..fields import (
     plain_file_name,
     url_with_scheme,
 )
+from .parameters import Parameters
 from .states import STATE_NAMES
 
 MAX_CONSOLE_CHARS = 16 * 1024 * 1024
@@ -23,6 +24,7 @@ class RunInputSchema(Schema):
 class RunCreateSchema(Schema):
     inputs = fields.List(fields.Nested(RunInputSchema), validate=validate.Length(max=100))
     callback_url = bounded_text(2048, minimum=1, allow_none=True, validate=url_with_scheme({"http", "https"}))
+    parameters = Parameters()
 
     @validates_schema
     def names_are_unique(self, data, **kwargs):
@@ -74,6 +76,8 @@ class RunSchema(Schema):
     completed_at = UtcDateTime(allow_none=True)
     inputs = fields.List(fields.Nested(InputSchema))
     callback_url = fields.String(allow_none=True)
+    parameters = fields.Function(lambda run: run.parameters or {})
+    sweep_uuid = fields.String(allow_none=True)
     states = fields.List(fields.Nested(StateChangeSchema))
     artifacts = fields.List(fields.Nested(ArtifactSchema))
 

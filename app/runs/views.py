@@ -35,7 +35,9 @@ def create_run(pipeline_uuid):
     """Start a run of a pipeline.
 
     Input names are plain file names, unique within the run; URLs are http,
-    https or file. If the task queue cannot take the run: 503, and no run is kept.
+    https or file. `parameters` (optional) are passed to gridlabd as
+    `-D name=value` before the pipeline's arguments. If the task queue
+    cannot take the run: 503, and no run is kept.
     ---
     operationId: create_run
     tags: [runs]
@@ -62,7 +64,9 @@ def create_run(pipeline_uuid):
     """
     pipeline = get_pipeline(pipeline_uuid)
     fields = run_create.load(json_body())
-    run = services.create_run(pipeline, fields.get("inputs", []), fields.get("callback_url"))
+    run = services.create_run(
+        pipeline, fields.get("inputs", []), fields.get("callback_url"), fields.get("parameters")
+    )
     return run_output(run), 201
 
 

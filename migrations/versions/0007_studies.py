@@ -51,18 +51,18 @@ def upgrade():
     op.create_index('ix_input_file_pipeline_id', 'input_file', ['pipeline_id'], unique=False)
     with op.batch_alter_table('run', schema=None) as batch_op:
         batch_op.add_column(sa.Column('parameters', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('sweep_id', sa.Integer(), nullable=True))
-        batch_op.create_foreign_key('fk_run_sweep_id_sweep', 'sweep', ['sweep_id'], ['id'])
-        batch_op.create_index('ix_run_sweep_sequence', ['sweep_id', 'sequence'], unique=False)
-        batch_op.create_index('ix_run_sweep_state', ['sweep_id', 'state'], unique=False)
+        batch_op.add_column(sa.Column('sweep_uuid', sa.String(length=32), nullable=True))
+        batch_op.create_foreign_key('fk_run_sweep_uuid_sweep', 'sweep', ['sweep_uuid'], ['uuid'])
+        batch_op.create_index('ix_run_sweep_sequence', ['sweep_uuid', 'sequence'], unique=False)
+        batch_op.create_index('ix_run_sweep_state', ['sweep_uuid', 'state'], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table('run', schema=None) as batch_op:
         batch_op.drop_index('ix_run_sweep_state')
         batch_op.drop_index('ix_run_sweep_sequence')
-        batch_op.drop_constraint('fk_run_sweep_id_sweep', type_='foreignkey')
-        batch_op.drop_column('sweep_id')
+        batch_op.drop_constraint('fk_run_sweep_uuid_sweep', type_='foreignkey')
+        batch_op.drop_column('sweep_uuid')
         batch_op.drop_column('parameters')
     op.drop_index('ix_input_file_pipeline_id', table_name='input_file')
     op.drop_table('input_file')
