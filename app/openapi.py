@@ -314,6 +314,121 @@ SCHEMAS = {
             "std_err": _text(MAX_CONSOLE_CHARS),
         },
     },
+    "SweepCreate": {
+        "type": "object",
+        "description": "Exactly one of `parameters` and `rows`; 1 to 10,000 runs.",
+        "example": {
+            "inputs": [{"name": "ieee4.glm", "url": "https://example.com/ieee4.glm"}],
+            "parameters": {"load_w": [50000, 100000, 150000], "pf": [0.9, 0.95]},
+        },
+        "additionalProperties": False,
+        "properties": {
+            "inputs": {"type": "array", "maxItems": 100, "items": _schema("RunInput")},
+            "callback_url": _text(
+                2048,
+                minimum=1,
+                nullable=True,
+                description="As for a run: called on every state change of each of its runs.",
+            ),
+            "parameters": {
+                "type": "object",
+                "description": (
+                    "name: [value, ...]; one run per combination (the cartesian product), "
+                    "the last name varying fastest. Names and values as for a run's parameters."
+                ),
+                "additionalProperties": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "oneOf": [
+                            {"type": "string", "maxLength": 1000},
+                            {"type": "number"},
+                            {"type": "boolean"},
+                        ]
+                    },
+                },
+            },
+            "rows": {
+                "type": "array",
+                "description": "One run per row, in order; each row is a run's parameters.",
+                "minItems": 1,
+                "maxItems": 10000,
+                "items": _schema("RunParameters"),
+            },
+        },
+    },
+    "Sweep": {
+        "type": "object",
+        "required": [
+            "uuid",
+            "pipeline_uuid",
+            "created_at",
+            "completed_at",
+            "run_count",
+            "counts",
+            "state",
+            "parameters",
+            "rows",
+            "inputs",
+            "callback_url",
+        ],
+        "properties": {
+            "uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "pipeline_uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "created_at": _timestamp(),
+            "completed_at": {**_timestamp(nullable=True), "description": "When its last run ended."},
+            "run_count": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "counts": {
+                "type": "object",
+                "description": "How many of its runs are in each state; every state is named, 0 included.",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+            },
+            "state": {
+                **_schema("RunState"),
+                "description": (
+                    "NOT_STARTED until a run starts; RUNNING while any run is not final; then "
+                    "COMPLETED if every run COMPLETED, CANCELLED if the sweep was cancelled, else FAILED."
+                ),
+            },
+            "parameters": {
+                "type": "object",
+                "nullable": True,
+                "description": "What it was made from, values as text (null if made from rows).",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
+            "rows": {
+                "type": "array",
+                "nullable": True,
+                "description": "What it was made from, values as text (null if made from parameters).",
+                "items": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            "inputs": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "url"],
+                    "properties": {"name": {"type": "string"}, "url": {"type": "string"}},
+                },
+            },
+            "callback_url": {"type": "string", "nullable": True},
+        },
+    },
+    "InputFile": {
+        "type": "object",
+        "required": ["uuid", "name", "size", "sha256", "url", "created_at"],
+        "properties": {
+            "uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "name": {"type": "string", "maxLength": 255},
+            "size": {"type": "integer", "minimum": 0},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "url": {
+                "type": "string",
+                "format": "uri",
+                "description": "A run input URL; downloads the file with a client or a worker key.",
+            },
+            "created_at": _timestamp(),
+        },
+    },
     "Artifact": {
         "type": "object",
         "required": ["uuid", "name", "url", "size", "sha256", "created_at", "expired_at"],
@@ -413,6 +528,20 @@ PARAMETERS = {
         "name": "artifact_uuid",
         "in": "path",
         "required": True,
+        "schema": {"type": "string", "pattern": UUID_PATTERN},
+    },
+    "SweepUuid": {
+        "name": "sweep_uuid",
+        "in": "path",
+        "required": True,
+        "description": "The sweep's uuid; a sweep of another pipeline is a 404.",
+        "schema": {"type": "string", "pattern": UUID_PATTERN},
+    },
+    "InputFileUuid": {
+        "name": "file_uuid",
+        "in": "path",
+        "required": True,
+        "description": "The input file's uuid; a file of another pipeline is a 404.",
         "schema": {"type": "string", "pattern": UUID_PATTERN},
     },
     "Limit": {
@@ -526,6 +655,8 @@ TEMPLATE = {
         {"name": "pipelines", "description": "GridLAB-D job definitions."},
         {"name": "runs", "description": "Executions of a pipeline, their state and console."},
         {"name": "artifacts", "description": "Files a run produced."},
+        {"name": "sweeps", "description": "Many runs of one pipeline over parameter values."},
+        {"name": "input_files", "description": "Files a client uploads for runs to take as inputs."},
     ],
     "components": {
         "securitySchemes": {"WorkflowApiKey": {"type": "apiKey", "in": "header", "name": "Workflow-API-Key"}},

@@ -90,4 +90,3 @@ class Parameters(fields.Field):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return parameters_as_text(value)
-

@@ -10,7 +10,7 @@ from ..errors import NotFound
 from ..ids import is_uuid
 from ..pipelines.models import Pipeline
 from ..pipelines.queries import get_pipeline
-from .listing import runs_page_json
+from .listing import runs_page_json, sweep_page_start
 from .models import ConsoleChunk, Run, RunStateChange
 from .output import ARTIFACT_ATTRIBUTES, runs_output
 from .states import RunState
@@ -70,16 +70,17 @@ RUN_COLUMNS = (
 )
 
 
-def runs_page(pipeline, state=None, limit=None, offset=0):
-    """A page of the pipeline's runs, oldest first: JSON text made by the
-    database on PostgreSQL (``listing.py``), else ``list_runs``' list."""
+def runs_page(pipeline, state=None, limit=None, offset=0, sweep=None):
+    """A page of the pipeline's runs (of ``sweep``'s alone if given),
+    oldest first: JSON text made by the database on PostgreSQL
+    (``listing.py``), else ``list_runs``' list."""
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
-        return runs_page_json(connection, pipeline, state, limit, offset)
-    return list_runs(pipeline, state, limit, offset)
+        return runs_page_json(connection, pipeline, state, limit, offset, sweep)
+    return list_runs(pipeline, state, limit, offset, sweep)
 
 
-def list_runs(pipeline, state=None, limit=None, offset=0):
+def list_runs(pipeline, state=None, limit=None, offset=0, sweep=None):
     """A page of the pipeline's runs as JSON, oldest first.
 
     Three queries however long the page or the pipeline's history: the
@@ -88,6 +89,9 @@ def list_runs(pipeline, state=None, limit=None, offset=0):
     a page of 1,000 runs holds 6,000 of them.
     """
     chosen = db.select(Run.id).where(Run.pipeline_id == pipeline.id)
+    if sweep is not None:
+        from_sequence, offset = sweep_page_start(sweep, state, offset)
+        chosen = chosen.where(Run.sweep_uuid == sweep.uuid, Run.sequence >= from_sequence)
     if state is not None:
         chosen = chosen.where(Run.state == state)
     page = chosen.order_by(Run.sequence).offset(offset)
