@@ -55,8 +55,8 @@ _INSERT_FIRST_STATES = text(
 )
 
 
-def _typed(statement):
-    return statement.bindparams(*(bindparam(name, type_=kind) for name, kind in _RUN_TYPES.items()))
+def _typed(statement, names):
+    return statement.bindparams(*(bindparam(name, type_=_RUN_TYPES[name]) for name in names))
 
 
 def create_sweep(pipeline, inputs, callback_url, made_from, run_parameters):
@@ -100,7 +100,7 @@ def create_sweep(pipeline, inputs, callback_url, made_from, run_parameters):
             for run_uuid, values in zip(run_uuids, run_parameters, strict=True)
         ]
     )
-    insert_runs = _typed(_INSERT_RUNS[connection.dialect.name])
+    insert_runs = _typed(_INSERT_RUNS[connection.dialect.name], ("now", "inputs"))
     connection.execute(
         insert_runs,
         {
@@ -113,7 +113,7 @@ def create_sweep(pipeline, inputs, callback_url, made_from, run_parameters):
             "items": items,
         },
     )
-    connection.execute(_typed(_INSERT_FIRST_STATES), {"now": now, "sweep_uuid": sweep.uuid})
+    connection.execute(_typed(_INSERT_FIRST_STATES, ("now",)), {"now": now, "sweep_uuid": sweep.uuid})
     db.session.commit()
     tasks = [
         task_arguments(pipeline, Run(uuid=run_uuid, inputs=inputs, parameters=values))
