@@ -239,7 +239,8 @@ def test_results_csv_has_a_row_per_run_and_a_column_per_artifact(api, client, ke
     assert response.is_streamed
     table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert table[0] == [
-        "sequence", "run_uuid", "state", "load_w", "pf", "started_at", "completed_at", "gridlabd.log", "volts.csv",
+        "sequence", "run_uuid", "state", "load_w", "pf", "started_at", "completed_at",
+        "gridlabd.log", "volts.csv",
     ]  # fmt: skip
     first = client.get(api.run_path(pipeline["uuid"], runs[0]["uuid"]), headers=keys.client).get_json()
     urls = {artifact["name"]: artifact["url"] for artifact in first["artifacts"]}

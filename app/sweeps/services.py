@@ -21,7 +21,7 @@ from ..ids import new_uuid
 from ..pipelines.models import Pipeline
 from ..runs.final_json import store_final_json
 from ..runs.models import Run, RunStateChange
-from ..runs.services import task_arguments
+from ..runs.services import kept_after_commit, task_arguments
 from ..runs.states import FINAL_STATES, RunState
 from .models import Sweep
 from .queries import sweep_summary
@@ -114,7 +114,8 @@ def create_sweep(pipeline, inputs, callback_url, made_from, run_parameters):
         },
     )
     connection.execute(_typed(_INSERT_FIRST_STATES, ("now",)), {"now": now, "sweep_uuid": sweep.uuid})
-    db.session.commit()
+    with kept_after_commit():  # the pipeline is needed below, as it was read
+        db.session.commit()
     tasks = [
         task_arguments(pipeline, Run(uuid=run_uuid, inputs=inputs, parameters=values))
         for run_uuid, values in zip(run_uuids, run_parameters, strict=True)
