@@ -93,18 +93,18 @@ class Broker:
             with celery.connection_for_write() as connection:
                 connection.ensure_connection(max_retries=0, timeout=celery.conf.broker_connection_timeout)
                 if connection.transport.driver_type == "redis":
-                    _push_to_redis(connection.default_channel, queue, messages)
+                    _push_to_redis(connection.default_channel, queue, task_name, messages)
                 else:
                     producer = connection.Producer()
-                    for headers, body in messages:
+                    for task_id, kwargsrepr, body in messages:
                         producer.publish(
                             body,
                             exchange="",
                             routing_key=queue,
-                            headers=headers,
+                            headers=_headers(task_name, task_id, kwargsrepr),
                             content_type="application/json",
                             content_encoding="utf-8",
-                            correlation_id=headers["id"],
+                            correlation_id=task_id,
                             delivery_mode=2,
                             retry=False,
                         )
@@ -130,11 +130,19 @@ class Broker:
 REDIS_PUSH_CHUNK = 1000
 
 
+_EMBED = ', {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]'
+
+
 def _task_message(task_name, kwargs):
-    """``(headers, body)`` of a Celery protocol 2 message calling
-    ``task_name(**kwargs)``, as ``send_task`` makes them."""
-    task_id = str(uuid.uuid4())
-    headers = {
+    """``(task_id, kwargsrepr, body)`` of a Celery protocol 2 message
+    calling ``task_name(**kwargs)`` (``kwargsrepr`` names the run only)."""
+    kwargsrepr = repr({key: kwargs[key] for key in ("run_uuid",) if key in kwargs})
+    return str(uuid.uuid4()), kwargsrepr, "[[], " + json.dumps(kwargs) + _EMBED
+
+
+def _headers(task_name, task_id, kwargsrepr):
+    """The headers ``send_task`` gives a protocol 2 message."""
+    return {
         "lang": "py",
         "task": task_name,
         "id": task_id,
@@ -148,37 +156,41 @@ def _task_message(task_name, kwargs):
         "root_id": task_id,
         "parent_id": None,
         "argsrepr": "()",
-        "kwargsrepr": repr({key: kwargs[key] for key in ("run_uuid",) if key in kwargs}),
+        "kwargsrepr": kwargsrepr,
         "origin": "workflow-api",
         "ignore_result": False,
     }
-    body = json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
-    return headers, body
 
 
-def _push_to_redis(channel, queue, messages):
+def _push_to_redis(channel, queue, task_name, messages):
     """The messages in kombu's Redis envelope, LPUSHed onto ``queue`` in
-    one MULTI/EXEC: all of them or none, in one round trip."""
+    one MULTI/EXEC: all of them or none, in one round trip. The envelope is
+    encoded once, with marks where each message's own values go (its
+    delivery tag is its task id)."""
+    marks = {"id": "\x00ID\x00", "repr": "\x00REPR\x00", "body": "\x00BODY\x00"}
+    envelope = json.dumps(
+        {
+            "body": marks["body"],
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": _headers(task_name, marks["id"], marks["repr"]),
+            "properties": {
+                "correlation_id": marks["id"],
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": "", "routing_key": queue},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": marks["id"],
+            },
+        }
+    )
+    # json.dumps writes the marks' NULs as \u0000: split on those.
+    encoded = {name: json.dumps(mark)[1:-1] for name, mark in marks.items()}
+    head, rest = envelope.split(encoded["body"])
     payloads = []
-    for headers, body in messages:
-        payloads.append(
-            json.dumps(
-                {
-                    "body": base64.b64encode(body.encode("utf-8")).decode("ascii"),
-                    "content-encoding": "utf-8",
-                    "content-type": "application/json",
-                    "headers": headers,
-                    "properties": {
-                        "correlation_id": headers["id"],
-                        "delivery_mode": 2,
-                        "delivery_info": {"exchange": "", "routing_key": queue},
-                        "priority": 0,
-                        "body_encoding": "base64",
-                        "delivery_tag": str(uuid.uuid4()),
-                    },
-                }
-            )
-        )
+    for task_id, kwargsrepr, body in messages:
+        tail = rest.replace(encoded["id"], task_id).replace(encoded["repr"], json.dumps(kwargsrepr)[1:-1])
+        payloads.append(head + base64.b64encode(body.encode("utf-8")).decode("ascii") + tail)
     with channel.client.pipeline(transaction=True) as pipeline:
         for start in range(0, len(payloads), REDIS_PUSH_CHUNK):
             pipeline.lpush(queue, *payloads[start : start + REDIS_PUSH_CHUNK])

@@ -116,8 +116,10 @@ def create_sweep(pipeline, inputs, callback_url, made_from, run_parameters):
     connection.execute(_typed(_INSERT_FIRST_STATES, ("now",)), {"now": now, "sweep_uuid": sweep.uuid})
     with kept_after_commit():  # the pipeline is needed below, as it was read
         db.session.commit()
+    # Every run's task alike, but for its uuid and parameters.
+    common = task_arguments(pipeline, Run(uuid=None, inputs=inputs, parameters=None))
     tasks = [
-        task_arguments(pipeline, Run(uuid=run_uuid, inputs=inputs, parameters=values))
+        {**common, "run_uuid": run_uuid, "parameters": values}
         for run_uuid, values in zip(run_uuids, run_parameters, strict=True)
     ]
     try:
