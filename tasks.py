@@ -141,6 +141,8 @@ def recover_runs(c):
         "throughput-jobs": "jobs per job-throughput figure (default 12)",
         "embedded": "also time job latency on the embedded default (default yes)",
         "write": "write docs/benchmarks.md (default yes)",
+        "sweep-runs": "runs of the large sweep created and paged (default 10000; 0: none)",
+        "drain-runs": "runs drained through the service against by hand (default 100; 0: none)",
     },
     iterable=["only"],
 )
@@ -154,6 +156,8 @@ def bench(
     throughput_jobs=None,
     embedded=True,
     write=True,
+    sweep_runs=None,
+    drain_runs=None,
 ):
     """Benchmark the API and the workers on a stack of their own; writes docs/benchmarks.md."""
     from bench.suite import main
@@ -164,6 +168,8 @@ def bench(
         "--clients": clients,
         "--jobs": jobs,
         "--throughput-jobs": throughput_jobs,
+        "--sweep-runs": sweep_runs,
+        "--drain-runs": drain_runs,
     }
     argv = [part for name, value in options.items() if value is not None for part in (name, str(value))]
     if only:

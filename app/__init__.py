@@ -10,10 +10,12 @@ from .artifacts.storage import init_storage
 from .database import init_database
 from .errors import register_error_handlers
 from .extensions import broker, db, migrate
+from .input_files import models as _input_file_models  # noqa: F401 - register tables
 from .metrics import init_metrics
 from .openapi import init_swagger
 from .pipelines import models as _pipeline_models  # noqa: F401 - register tables
 from .runs import models as _run_models  # noqa: F401 - register tables
+from .sweeps import models as _sweep_models  # noqa: F401 - register tables
 
 
 def create_app(overrides=None):
@@ -34,11 +36,22 @@ def create_app(overrides=None):
     from .artifacts.views import blueprint as artifacts
     from .artifacts.views import retention_blueprint as artifact_retention
     from .health import blueprint as health
+    from .input_files.views import blueprint as input_files
     from .pipelines.views import blueprint as pipelines
     from .runs.views import blueprint as runs
     from .runs.views import recovery_blueprint as run_recovery
+    from .sweeps.views import blueprint as sweeps
 
-    for blueprint in (health, pipelines, runs, run_recovery, artifacts, artifact_retention):
+    for blueprint in (
+        health,
+        pipelines,
+        runs,
+        run_recovery,
+        artifacts,
+        artifact_retention,
+        sweeps,
+        input_files,
+    ):
         app.register_blueprint(blueprint)
     init_metrics(app)
     init_swagger(app)

@@ -73,6 +73,7 @@ from .runs.schemas import (
     StateInputSchema,
 )
 from .runs.states import STATE_NAMES
+from .sweeps.schemas import SweepCreateSchema
 
 # Component name -> marshmallow schema, nested ones before those holding them.
 INPUTS = {
@@ -83,6 +84,7 @@ INPUTS = {
     "RunCreate": RunCreateSchema,
     "ConsoleReplace": ConsoleSchema,
     "ConsoleAppend": ConsoleAppendSchema,
+    "SweepCreate": SweepCreateSchema,
 }
 # Answers: every field is always there (required), and nothing else is promised.
 OUTPUTS = {
@@ -111,9 +113,14 @@ EXAMPLES = {
     "RunCreate": {
         "inputs": [{"name": "model.glm", "url": "https://example.com/ieee13/model.glm"}],
         "callback_url": "https://example.com/callbacks/runs",
+        "parameters": {"load_w": 50000, "feeder": "R1-12.47-1"},
     },
     "ConsoleReplace": {"std_out": "Core profile: ...\n", "std_err": ""},
     "ConsoleAppend": {"std_out": "more output\n"},
+    "SweepCreate": {
+        "inputs": [{"name": "ieee4.glm", "url": "https://example.com/ieee4.glm"}],
+        "parameters": {"load_w": [50000, 100000, 150000], "pf": [0.9, 0.95]},
+    },
 }
 EXTRA = {"ConsoleAppend": {"minProperties": 1}}
 
@@ -124,6 +131,10 @@ def _ref(kind, name):
 
 def _count(description):
     return {"type": "integer", "minimum": 0, "description": description}
+
+
+def _timestamp(nullable=False):
+    return {"type": "string", "format": "date-time", "description": "ISO 8601, UTC.", "nullable": nullable}
 
 
 def _object(properties):
@@ -153,6 +164,55 @@ SCHEMAS = {
         }
     ),
     "RunState": {"type": "string", "enum": STATE_NAMES},
+    "Sweep": _object(
+        {
+            "uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "pipeline_uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "created_at": _timestamp(),
+            "completed_at": {**_timestamp(nullable=True), "description": "When its last run ended."},
+            "run_count": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "counts": {
+                "type": "object",
+                "description": "How many of its runs are in each state; every state is named, 0 included.",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+            },
+            "state": {
+                **_ref("schemas", "RunState"),
+                "description": (
+                    "NOT_STARTED until a run starts; RUNNING while any run is not final; then "
+                    "COMPLETED if every run COMPLETED, CANCELLED if the sweep was cancelled, else FAILED."
+                ),
+            },
+            "parameters": {
+                "type": "object",
+                "nullable": True,
+                "description": "What it was made from, values as text (null if made from rows).",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
+            "rows": {
+                "type": "array",
+                "nullable": True,
+                "description": "What it was made from, values as text (null if made from parameters).",
+                "items": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            "inputs": {"type": "array", "items": _ref("schemas", "Input")},
+            "callback_url": {"type": "string", "nullable": True},
+        }
+    ),
+    "InputFile": _object(
+        {
+            "uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "name": {"type": "string", "maxLength": 255},
+            "size": {"type": "integer", "minimum": 0},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "url": {
+                "type": "string",
+                "format": "uri",
+                "description": "A run input URL; downloads the file with a client or a worker key.",
+            },
+            "created_at": _timestamp(),
+        }
+    ),
     "Console": _object({"std_out": {"type": "string"}, "std_err": {"type": "string"}}),
     "Heartbeat": _object(
         {"state": _ref("schemas", "RunState"), "attempt": _count("The attempt that has the run.")}
@@ -205,6 +265,8 @@ PARAMETERS = {
     "PipelineUuid": _path("pipeline_uuid", "The pipeline's uuid; an unknown or deleted pipeline is a 404."),
     "RunUuid": _path("run_uuid", "The run's uuid; a run of another pipeline is a 404."),
     "ArtifactUuid": _path("artifact_uuid"),
+    "SweepUuid": _path("sweep_uuid", "The sweep's uuid; a sweep of another pipeline is a 404."),
+    "InputFileUuid": _path("file_uuid", "The input file's uuid; a file of another pipeline is a 404."),
     "Limit": _query(
         "limit", "At most this many items (default: all).", {"type": "integer", "minimum": 1, "maximum": 1000}
     ),
@@ -301,6 +363,8 @@ TAGS = [
     {"name": "pipelines", "description": "GridLAB-D job definitions."},
     {"name": "runs", "description": "Executions of a pipeline, their state and console."},
     {"name": "artifacts", "description": "Files a run produced."},
+    {"name": "sweeps", "description": "Many runs of one pipeline, one per combination of parameters."},
+    {"name": "input_files", "description": "Files a client uploads, to be run inputs."},
 ]
 
 

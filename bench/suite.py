@@ -15,6 +15,9 @@ gunicorn with 2 processes of 4 threads, no worker yet), then:
    one worker process, then with two;
 4. the job latency again on the embedded default (SQLite, filesystem broker)
    unless ``--no-embedded``;
+5. sweeps (``bench.studies``, on a stack of its own): a 10,000-run sweep
+   created three times, its runs paged, and 100 runs drained through the
+   service against the same gridlabd commands by hand;
 
 and writes the figures to ``docs/benchmarks.md`` (unless ``--no-write``).
 """
@@ -36,7 +39,7 @@ import requests
 from tests.e2e.stack import FINAL_STATES, Stack
 from tests.processes import REPO_ROOT
 
-from . import BENCH_REDIS_DB, http_load, job_latency, sandbox_cost
+from . import BENCH_REDIS_DB, http_load, job_latency, sandbox_cost, studies
 
 API_WORKERS = 2
 API_THREADS = 4
@@ -218,6 +221,13 @@ def run_suite(args, folder):
         finally:
             embedded.close()
         say(f"POST run -> COMPLETED: {job_latency.summary(figures['embedded'])}")
+
+    if args.sweep_runs or args.drain_runs:
+        say("\nSweeps and drain (bench/studies.py)")
+        (folder / "studies").mkdir()
+        figures["studies"] = studies.run_studies(
+            folder / "studies", args.sweep_runs, args.drain_runs, args.list_requests, report=say
+        )
 
     figures["load_after"] = load_average()
     say(f"\nload average after: {figures['load_after']}")
@@ -416,6 +426,8 @@ def document(figures, command, args):
             "",
             f"Two processes: {two['rate'] / one['rate']:.2f} times the throughput of one.",
         ]
+    if figures.get("studies"):
+        parts += studies.document_section(figures["studies"])
     parts += [
         "",
         "## What keeps these figures",
@@ -482,6 +494,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--no-embedded", dest="embedded", action="store_false", help="skip the embedded stack"
     )
+    studies.add_arguments(parser)
     parser.add_argument("--no-write", dest="write", action="store_false", help=f"do not write {DOCUMENT}")
 
 

@@ -127,6 +127,7 @@ def test_creating_a_run_enqueues_one_execute_pipeline_message(
                 "pipeline_uuid": pipeline["uuid"],
                 "run_uuid": run["uuid"],
                 "inputs": inputs,
+                "parameters": {},
                 "repository_ssh_url": "git@example.com:grid/feeder.git",
                 "repository_branch": "main",
                 "model": "models/ieee4.glm",
@@ -152,6 +153,7 @@ def test_pipeline_defaults_reach_the_worker_as_documented(app, keys, apps, redis
         "pipeline_uuid": pipeline["uuid"],
         "run_uuid": run["uuid"],
         "inputs": [],
+        "parameters": {},
         "repository_ssh_url": None,
         "repository_branch": None,
         "model": "model.glm",
@@ -274,3 +276,50 @@ def test_each_app_publishes_to_its_own_broker(app, client, keys, apps, redis_que
     assert client.post(runs_path, json={"inputs": []}, headers=keys.client).status_code == 201  # memory://
     assert down.post(runs_path, json={"inputs": []}, headers=keys.client).status_code == 503
     assert [m["task"] for m in redis_queue.take()] == ["execute_pipeline"]
+
+
+def test_a_bulk_message_is_what_celery_itself_sends(app, keys, apps, redis_queue, tmp_path, redis_app):
+    """Broker.send_many writes its messages itself (app/broker.py): the same
+    envelope, headers and body as Celery's send_task, ids apart."""
+    import redis
+
+    from app.broker import broker
+
+    publishing_app = redis_app(app, tmp_path)
+    with publishing_app.app_context():
+        broker.send("execute_pipeline", run_uuid="a", inputs=[])
+        broker.send_many("execute_pipeline", [{"run_uuid": "b", "inputs": []}])
+    key = redis_queue.prefix + "celery"
+    connection = redis.Redis.from_url(redis_queue.url)
+    celery_made, bulk_made = (json.loads(raw) for raw in reversed(connection.lrange(key, 0, -1)))
+    connection.delete(key)
+
+    def shape(message):
+        headers = {
+            k: v for k, v in message["headers"].items() if k not in ("id", "root_id", "origin", "kwargsrepr")
+        }
+        properties = {
+            k: v
+            for k, v in message["properties"].items()
+            if k not in ("correlation_id", "delivery_tag", "reply_to")
+        }
+        args, kwargs, embed = json.loads(base64.b64decode(message["body"]))
+        return {
+            **message,
+            "body": [args, sorted(kwargs), embed],
+            "headers": headers,
+            "properties": properties,
+        }
+
+    assert set(bulk_made["headers"]) <= set(celery_made["headers"])
+    for name in set(celery_made["headers"]) - set(bulk_made["headers"]):
+        # Celery's extras that a worker takes as absent: stamping, nothing replaced.
+        assert not celery_made["headers"][name], name
+        del celery_made["headers"][name]
+    celery_made["headers"]["ignore_result"] = bool(celery_made["headers"]["ignore_result"])
+    assert shape(bulk_made) == shape(celery_made)
+    assert (
+        bulk_made["headers"]["id"]
+        == bulk_made["headers"]["root_id"]
+        == bulk_made["properties"]["correlation_id"]
+    )

@@ -19,6 +19,8 @@ APP_TABLES = {
     "run_state",
     "console_chunk",
     "artifact",
+    "sweep",
+    "input_file",
 }
 
 

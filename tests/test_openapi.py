@@ -153,6 +153,7 @@ def _matching_schemas():
         StateChangeSchema,
         StateInputSchema,
     )
+    from app.sweeps.schemas import SweepCreateSchema
 
     inputs = {
         "PipelineInput": PipelineInputSchema,
@@ -162,6 +163,7 @@ def _matching_schemas():
         "State": StateInputSchema,
         "ConsoleReplace": ConsoleSchema,
         "ConsoleAppend": ConsoleAppendSchema,
+        "SweepCreate": SweepCreateSchema,
     }
     outputs = {
         "Pipeline": PipelineSchema,

@@ -17,6 +17,8 @@ from .helpers import (
 RUN_FIELDS = {
     "uuid",
     "pipeline_uuid",
+    "parameters",
+    "sweep_uuid",
     "sequence",
     "state",
     "created_at",

@@ -15,6 +15,7 @@ import urllib.request
 import requests
 from urllib3.util.retry import Retry
 
+from .api_client import API_KEY_HEADER
 from .network_policy import BlockedAddress, allowed_addresses, blocked_networks, checked_session
 from .settings import allow_file_urls, max_input_bytes
 
@@ -192,6 +193,28 @@ def _unreachable(url, error):
     return f"the download from {where} failed ({type(error).__name__})"
 
 
+def _origin(parts):
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def api_key_headers(url):
+    """The worker's own key (``WORKER_API_TOKEN``) for a URL the Workflow API
+    serves (``WORKER_API_SERVER``'s origin and path): an input file a client
+    uploaded. None for any other URL, so the key never goes elsewhere."""
+    server, token = os.environ.get("WORKER_API_SERVER"), os.environ.get("WORKER_API_TOKEN")
+    if not server or not token:
+        return None
+    try:
+        target, api = urllib.parse.urlsplit(url), urllib.parse.urlsplit(server.rstrip("/") + "/")
+        same_origin = _origin(target) == _origin(api)
+    except ValueError:
+        return None
+    if same_origin and (target.path or "/").startswith(api.path):
+        return {API_KEY_HEADER: token}
+    return None
+
+
 def fetch(url, destination, limit, session, allow_files):
     """Stream ``url`` into the open file ``destination``."""
     parts = urllib.parse.urlsplit(url)
@@ -211,9 +234,14 @@ def fetch(url, destination, limit, session, allow_files):
         return
     if scheme not in ("http", "https"):
         raise PreparationError(f"unsupported URL scheme {scheme or 'none'!r}")
+    headers = api_key_headers(url)
     try:
-        with session.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT) as response:
-            if response.status_code >= 400:
+        # With the key, no redirect is followed: requests would send the
+        # header on to wherever it points.
+        with session.get(
+            url, stream=True, timeout=DOWNLOAD_TIMEOUT, headers=headers, allow_redirects=headers is None
+        ) as response:
+            if response.status_code >= 400 or (headers and response.is_redirect):
                 raise PreparationError(
                     f"{response.status_code} {response.reason} from {shown(url)}; check the URL."
                 )

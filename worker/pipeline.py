@@ -33,6 +33,8 @@ class RunSpec:
     arguments: list = field(default_factory=list)
     timeout: int | None = None
     network: bool = False  # the pipeline lets the simulation reach the network
+    # The run's parameters: ``-D name=value`` each, before ``arguments``.
+    parameters: dict = field(default_factory=dict)
 
 
 class Cancelled(Exception):
@@ -104,6 +106,14 @@ def model_argument(folder, model, spec=None):
     return "./" + model if model.startswith("-") else model
 
 
+def define_arguments(parameters):
+    """``-D name=value`` for each parameter, so that the model reads ``${name}``."""
+    arguments = []
+    for name, value in (parameters or {}).items():
+        arguments += ["-D", f"{name}={value}"]
+    return arguments
+
+
 def run_timeout(timeout):
     return min(timeout, max_run_seconds()) if timeout else max_run_seconds()
 
@@ -137,7 +147,7 @@ def run_in_folder(folder, report, spec, command=None, allow_file_urls=None):
     timeout = run_timeout(spec.timeout)
     limits = Limits.from_settings()
     result = run_gridlabd(
-        [*(spec.arguments or []), model],
+        [*define_arguments(spec.parameters), *(spec.arguments or []), model],
         folder,
         timeout=timeout,
         on_output=report.append_console,

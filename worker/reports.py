@@ -2,12 +2,18 @@
 
 import logging
 import threading
+import time
 
 from .api_client import Conflict
 from .pipeline import RUNNING, Cancelled, RunReport
 from .settings import heartbeat_interval
 
 log = logging.getLogger(__name__)
+
+# A state the API answered is taken as current for this long: the check
+# right after starting (or after the runner's own, once a second) is not
+# sent again. A cancel is still seen within about a second.
+STATE_FRESH_SECONDS = 1.0
 
 
 class Heartbeat:
@@ -67,6 +73,7 @@ class ApiRunReport(RunReport):
         self.ended = False
         self.heartbeat_seconds = heartbeat_seconds
         self.heartbeat = None
+        self.state_seen_at = None  # time.monotonic() of the last state the API answered
 
     def start(self):
         """Set the run RUNNING; False when it is not ours to run.
@@ -82,6 +89,7 @@ class ApiRunReport(RunReport):
             log.info("run %s not started here: %s", self.api.path, error)
             return False
         self.api.attempt = answer.get("attempt")
+        self.state_seen_at = time.monotonic()
         interval = self.heartbeat_seconds or heartbeat_interval()
         self.heartbeat = Heartbeat(self.api.on_own_session(), interval, self._over)
         self.heartbeat.start()
@@ -91,9 +99,11 @@ class ApiRunReport(RunReport):
         self.ended = True
 
     def is_cancelled(self):
-        if not self.ended:
+        fresh = self.state_seen_at is not None and time.monotonic() - self.state_seen_at < STATE_FRESH_SECONDS
+        if not self.ended and not fresh:
             try:
                 self.ended = self.api.get_state() != RUNNING
+                self.state_seen_at = time.monotonic()
             except Conflict:
                 self.ended = True
         return self.ended

@@ -82,6 +82,8 @@ def metrics_port():
 def metrics_address():
     """``WORKER_METRICS_ADDRESS``: the address that exporter listens on."""
     return os.environ.get("WORKER_METRICS_ADDRESS", "").strip() or "127.0.0.1"
+
+
 DEFAULT_MAX_MEMORY_BYTES = 4 * 1024**3
 DEFAULT_MAX_PROCESSES = 256
 DEFAULT_MAX_DISK_BYTES = 4 * 1024**3

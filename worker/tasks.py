@@ -3,6 +3,8 @@ sends by name, and ``expire_artifacts`` and ``recover_runs``, which
 ``celery -A worker beat`` sends."""
 
 import logging
+import os
+import threading
 import time
 
 from . import callbacks, metrics
@@ -12,6 +14,18 @@ from .pipeline import RunSpec, execute_run
 from .reports import ApiRunReport
 
 log = logging.getLogger(__name__)
+
+_clients = {}
+
+
+def api_client():
+    """One ``ApiClient`` per worker process (per thread, for a thread pool)
+    and setting, so that its keep-alive connection to the API serves run
+    after run instead of a new connection each."""
+    key = (threading.get_ident(), os.environ.get("WORKER_API_SERVER"), os.environ.get("WORKER_API_TOKEN"))
+    if key not in _clients:
+        _clients[key] = ApiClient.from_environment()
+    return _clients[key]
 
 
 @app.task(name="execute_pipeline")
@@ -25,9 +39,10 @@ def execute_pipeline(
     arguments=None,
     timeout=None,
     network=False,
+    parameters=None,
 ):
     """Run one pipeline run and report it to the API; returns the final state."""
-    report = ApiRunReport(ApiClient.from_environment().run(pipeline_uuid, run_uuid))
+    report = ApiRunReport(api_client().run(pipeline_uuid, run_uuid))
     spec = RunSpec(
         inputs=inputs or [],
         repository_ssh_url=repository_ssh_url,
@@ -36,6 +51,7 @@ def execute_pipeline(
         arguments=arguments or [],
         timeout=timeout,
         network=bool(network),
+        parameters=parameters or {},
     )
     started = time.monotonic()
     try:

@@ -11,7 +11,6 @@ from flask import Blueprint, request
 from ..errors import ApiError
 from ..permissions import client_only, worker_only
 from ..runs.attempts import check_attempt, named_attempt
-from ..runs.services import record_sign_of_life
 from ..runs.views import find_run, find_worker_run
 from . import queries, services
 from .body import upload_body
@@ -59,11 +58,10 @@ def upload_artifact(pipeline_uuid, run_uuid):
     attempt = named_attempt()
     run = find_worker_run(pipeline_uuid, run_uuid)
     check_attempt(run.state, run.attempt, attempt)
-    run_id = run.id
     name = artifact_name(request.args.get("name"))
+    # A long upload is a sign of life too, once it has arrived: recorded
+    # with the artifact's row.
     artifact = services.store_artifact(run, name, upload_body())
-    # A long upload is a sign of life too, once it has arrived.
-    record_sign_of_life(run_id)
     return artifact_output.dump(artifact), 201
 
 

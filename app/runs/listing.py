@@ -54,9 +54,14 @@ def _array(objects, order, where):
     )
 
 
-def _statement(filtered, limited):
+def _statement(filtered, limited, by_sweep=False):
     run, state, artifact = Run.__table__, RunStateChange.__table__, Artifact.__table__
-    page = select(run).where(run.c.pipeline_id == bindparam("pipeline_id"))
+    if by_sweep:  # a sweep's runs: from a sequence on, found by ix_run_sweep_sequence
+        page = select(run).where(
+            run.c.sweep_uuid == bindparam("sweep_uuid"), run.c.sequence >= bindparam("from_sequence")
+        )
+    else:
+        page = select(run).where(run.c.pipeline_id == bindparam("pipeline_id"))
     if filtered:
         page = page.where(run.c.state == bindparam("state"))
     page = page.order_by(run.c.sequence).offset(bindparam("offset", type_=Integer))
@@ -97,6 +102,9 @@ def _statement(filtered, limited):
         # Stored as validated on creation: a list of {"name", "url"}.
         ("inputs", page.c.inputs),
         ("callback_url", page.c.callback_url),
+        # Stored as validated: an object of text values, or NULL for none.
+        ("parameters", func.coalesce(page.c.parameters, literal_column("'{}'::json"))),
+        ("sweep_uuid", page.c.sweep_uuid),
         ("states", states),
         ("artifacts", artifacts),
     )
@@ -113,14 +121,28 @@ def _statement(filtered, limited):
     )
 
 
-# Built once per shape: with or without a state, with or without a limit.
+# Built once per shape: with or without a state, with or without a limit,
+# of a pipeline or of a sweep.
 _STATEMENTS = {
-    (filtered, limited): _statement(filtered, limited) for filtered in (0, 1) for limited in (0, 1)
+    (filtered, limited, by_sweep): _statement(filtered, limited, by_sweep)
+    for filtered in (0, 1)
+    for limited in (0, 1)
+    for by_sweep in (0, 1)
 }
 
 
-def runs_page_json(connection, pipeline, state=None, limit=None, offset=0):
-    """The page's JSON text, as ``queries.list_runs`` would make it."""
+def sweep_page_start(sweep, state, offset):
+    """``(from_sequence, offset)`` for a page of a sweep's runs: its runs
+    have the sequences from ``first_sequence`` on, one after another, so an
+    unfiltered page starts at a sequence and skips nothing."""
+    if state is None:
+        return sweep.first_sequence + offset, 0
+    return sweep.first_sequence, offset
+
+
+def runs_page_json(connection, pipeline, state=None, limit=None, offset=0, sweep=None):
+    """The page's JSON text, as ``queries.list_runs`` would make it; of
+    ``sweep``'s runs alone if given."""
     head, middle, tail = url_parts(pipeline.uuid)
     parameters = {
         "pipeline_id": pipeline.id,
@@ -135,5 +157,8 @@ def runs_page_json(connection, pipeline, state=None, limit=None, offset=0):
         parameters["state"] = state
     if limit is not None:
         parameters["limit"] = limit
-    statement = _STATEMENTS[state is not None, limit is not None]
+    if sweep is not None:
+        parameters["sweep_uuid"] = sweep.uuid
+        parameters["from_sequence"], parameters["offset"] = sweep_page_start(sweep, state, offset)
+    statement = _STATEMENTS[state is not None, limit is not None, sweep is not None]
     return connection.execute(statement, parameters).scalar_one()

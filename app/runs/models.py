@@ -19,6 +19,11 @@ class Run(db.Model):
     state = db.Column(db.String(16), nullable=False, default=RunState.NOT_STARTED.value)
     inputs = db.Column(db.JSON, nullable=False, default=list)
     callback_url = db.Column(db.String(2048), nullable=True)
+    # ``-D name=value`` for gridlabd, values as text; None: none given.
+    parameters = db.Column(db.JSON, nullable=True)
+    # The sweep that made the run, if any (app/sweeps): its uuid, so that
+    # the run's JSON needs no join to show it.
+    sweep_uuid = db.Column(db.String(32), db.ForeignKey("sweep.uuid"), nullable=True)
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
     started_at = db.Column(db.DateTime(timezone=True), nullable=True)
     completed_at = db.Column(db.DateTime(timezone=True), nullable=True)
@@ -42,6 +47,9 @@ class Run(db.Model):
 db.Index("ix_run_pipeline_state", Run.pipeline_id, Run.state)
 # The sweep's search: RUNNING runs by their last sign of life.
 db.Index("ix_run_state_heartbeat", Run.state, Run.heartbeat_at)
+# A sweep's runs in order, and its counts per state.
+db.Index("ix_run_sweep_sequence", Run.sweep_uuid, Run.sequence)
+db.Index("ix_run_sweep_state", Run.sweep_uuid, Run.state)
 
 
 class RunStateChange(db.Model):

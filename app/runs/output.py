@@ -95,7 +95,18 @@ def artifact_json(artifact, url):
 
 
 def _run(values, pipeline_uuid, states, artifacts, times):
-    run_uuid, sequence, state, created_at, started_at, completed_at, inputs, callback_url = values
+    (
+        run_uuid,
+        sequence,
+        state,
+        created_at,
+        started_at,
+        completed_at,
+        inputs,
+        callback_url,
+        parameters,
+        sweep_uuid,
+    ) = values
     return {
         "uuid": run_uuid,
         "pipeline_uuid": pipeline_uuid,
@@ -106,6 +117,8 @@ def _run(values, pipeline_uuid, states, artifacts, times):
         "completed_at": completed_at and times(completed_at),
         "inputs": [{"name": item.get("name"), "url": item.get("url")} for item in inputs],
         "callback_url": callback_url,
+        "parameters": parameters or {},
+        "sweep_uuid": sweep_uuid,
         "states": states,
         "artifacts": artifacts,
     }
@@ -124,6 +137,8 @@ def run_output(run):
         run.completed_at,
         run.inputs,
         run.callback_url,
+        run.parameters,
+        run.sweep_uuid,
     )
     states = [{"state": change.state, "created_at": iso(change.created_at)} for change in run.states]
     artifacts = [artifact_json(artifact, url(run.uuid, artifact.uuid)) for artifact in run.artifacts]
@@ -135,7 +150,7 @@ def runs_output(pipeline_uuid, runs, states, artifacts, parts=None):
     ``artifact_urls`` takes them.
 
     ``runs``: (id, uuid, sequence, state, created_at, started_at,
-    completed_at, inputs, callback_url); ``states``: (run_id, state,
+    completed_at, inputs, callback_url, parameters, sweep_uuid); ``states``: (run_id, state,
     created_at); ``artifacts``: (run_id, *ARTIFACT_ATTRIBUTES); the last two
     oldest first.
     """

@@ -12,7 +12,7 @@ from ..ids import is_uuid
 from ..pipelines.models import Pipeline
 from ..pipelines.queries import get_pipeline
 from .final_json import HOST_MARK, host_part
-from .listing import runs_page_json
+from .listing import runs_page_json, sweep_page_start
 from .models import ConsoleChunk, Run, RunStateChange
 from .output import ARTIFACT_ATTRIBUTES, runs_output
 from .states import RunState
@@ -59,7 +59,9 @@ def find_run(pipeline_uuid, run_uuid, include_deleted=False, with_history=False)
 
 _RUNS, _PIPELINES = Run.__table__, Pipeline.__table__
 _STATE_OF = (
-    db.select(_RUNS.c.id, _RUNS.c.state, _RUNS.c.attempt, _PIPELINES.c.deleted_at.label("pipeline_deleted_at"))
+    db.select(
+        _RUNS.c.id, _RUNS.c.state, _RUNS.c.attempt, _PIPELINES.c.deleted_at.label("pipeline_deleted_at")
+    )
     .join(_PIPELINES, _PIPELINES.c.id == _RUNS.c.pipeline_id)
     .where(_RUNS.c.uuid == bindparam("run_uuid"), _PIPELINES.c.uuid == bindparam("pipeline_uuid"))
 )
@@ -113,19 +115,22 @@ RUN_COLUMNS = (
     Run.completed_at,
     Run.inputs,
     Run.callback_url,
+    Run.parameters,
+    Run.sweep_uuid,
 )
 
 
-def runs_page(pipeline, state=None, limit=None, offset=0):
-    """A page of the pipeline's runs, oldest first: JSON text made by the
-    database on PostgreSQL (``listing.py``), else ``list_runs``' list."""
+def runs_page(pipeline, state=None, limit=None, offset=0, sweep=None):
+    """A page of the pipeline's runs (of ``sweep``'s alone if given),
+    oldest first: JSON text made by the database on PostgreSQL
+    (``listing.py``), else ``list_runs``' list."""
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
-        return runs_page_json(connection, pipeline, state, limit, offset)
-    return list_runs(pipeline, state, limit, offset)
+        return runs_page_json(connection, pipeline, state, limit, offset, sweep)
+    return list_runs(pipeline, state, limit, offset, sweep)
 
 
-def list_runs(pipeline, state=None, limit=None, offset=0):
+def list_runs(pipeline, state=None, limit=None, offset=0, sweep=None):
     """A page of the pipeline's runs as JSON, oldest first.
 
     Three queries however long the page or the pipeline's history: the
@@ -134,6 +139,9 @@ def list_runs(pipeline, state=None, limit=None, offset=0):
     a page of 1,000 runs holds 6,000 of them.
     """
     chosen = db.select(Run.id).where(Run.pipeline_id == pipeline.id)
+    if sweep is not None:
+        from_sequence, offset = sweep_page_start(sweep, state, offset)
+        chosen = chosen.where(Run.sweep_uuid == sweep.uuid, Run.sequence >= from_sequence)
     if state is not None:
         chosen = chosen.where(Run.state == state)
     page = chosen.order_by(Run.sequence).offset(offset)

@@ -12,6 +12,7 @@ from ..fields import (
     url_with_scheme,
 )
 from ..ids import UUID_PATTERN
+from .parameters import Parameters
 from .states import STATE_NAMES
 
 MAX_CONSOLE_CHARS = 16 * 1024 * 1024
@@ -51,7 +52,9 @@ class RunInputSchema(Schema):
         minimum=1,
         required=True,
         validate=input_url,
-        metadata={"description": "An http or https URL (file:// only where the API's ALLOW_FILE_URLS allows it)."},
+        metadata={
+            "description": "An http or https URL (file:// only where the API's ALLOW_FILE_URLS allows it)."
+        },
     )
 
 
@@ -68,6 +71,7 @@ class RunCreateSchema(Schema):
             "POSTed on every state change."
         },
     )
+    parameters = Parameters()
 
     @validates_schema
     def names_are_unique(self, data, **kwargs):
@@ -128,6 +132,17 @@ class RunSchema(Schema):
     completed_at = UtcDateTime(allow_none=True)
     inputs = fields.List(fields.Nested(InputSchema))
     callback_url = fields.String(allow_none=True)
+    parameters = fields.Function(
+        lambda run: run.parameters or {},
+        metadata={
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "The run's parameters, values as text.",
+        },
+    )
+    sweep_uuid = fields.String(
+        allow_none=True, metadata={"description": "The sweep the run belongs to, or null."}
+    )
     states = fields.List(fields.Nested(StateChangeSchema), metadata={"description": "Oldest first."})
     artifacts = fields.List(fields.Nested(ArtifactSchema))
 

@@ -48,7 +48,7 @@ def _numbered_insert():
     names for values to set.
     """
     run, state = Run.__table__, RunStateChange.__table__
-    columns = ("uuid", "pipeline_id", "state", "inputs", "callback_url", "created_at")
+    columns = ("uuid", "pipeline_id", "state", "inputs", "callback_url", "parameters", "created_at")
     numbered = (
         db.update(Pipeline.__table__)
         .where(Pipeline.id == db.bindparam("new_pipeline_id"), Pipeline.deleted_at.is_(None))
@@ -95,6 +95,8 @@ def task_arguments(pipeline, run):
         "pipeline_uuid": pipeline.uuid,
         "run_uuid": run.uuid,
         "inputs": run.inputs,
+        # Given to gridlabd as -D name=value, before ``arguments``.
+        "parameters": run.parameters or {},
         "repository_ssh_url": pipeline.repository_ssh_url,
         "repository_branch": pipeline.repository_branch,
         "model": pipeline.model,
@@ -119,7 +121,7 @@ def kept_after_commit():
         session.expire_on_commit = previous
 
 
-def create_run(pipeline, inputs, callback_url=None):
+def create_run(pipeline, inputs, callback_url=None, parameters=None):
     """Record a run and enqueue it; with the broker down, keep nothing and 503.
 
     The run is committed before the task is sent so that a fast worker always
@@ -136,6 +138,7 @@ def create_run(pipeline, inputs, callback_url=None):
         "state": RunState.NOT_STARTED.value,
         "inputs": inputs,
         "callback_url": callback_url,
+        "parameters": parameters or {},
         "created_at": now,
     }
     first_state = {"state": RunState.NOT_STARTED.value, "created_at": now}
@@ -163,6 +166,7 @@ def create_run(pipeline, inputs, callback_url=None):
         pipeline=pipeline,
         states=[RunStateChange(**first_state)],
         artifacts=[],
+        sweep_uuid=None,
         **values,
     )
     try:

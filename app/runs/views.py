@@ -53,7 +53,9 @@ def create_run(pipeline_uuid):
 
     `inputs` is required (`[]` for none). Input names are plain file names,
     unique within the run; URLs are http or https (file:// only where the
-    API's ALLOW_FILE_URLS allows it). If the task queue cannot take the run: 503, and no run is kept.
+    API's ALLOW_FILE_URLS allows it). `parameters` (optional) are passed to
+    gridlabd as `-D name=value` before the pipeline's arguments. If the task
+    queue cannot take the run: 503, and no run is kept.
     ---
     tags: [runs]
     parameters: [PipelineUuid]
@@ -63,7 +65,9 @@ def create_run(pipeline_uuid):
     """
     pipeline = get_pipeline(pipeline_uuid)
     fields = run_create.load(json_body())
-    run = services.create_run(pipeline, fields.get("inputs", []), fields.get("callback_url"))
+    run = services.create_run(
+        pipeline, fields.get("inputs", []), fields.get("callback_url"), fields.get("parameters")
+    )
     return run_output(run), 201
 
 

@@ -467,3 +467,54 @@ def test_an_ipv4_mapped_address_is_checked_against_the_ipv4_list(monkeypatch):
     with pytest.raises(network_policy.BlockedAddress, match=r"blocked network 10\.0\.0\.0/8"):
         network_policy.allowed_addresses("::ffff:10.9.8.7", 80, networks)
     assert network_policy.allowed_addresses("::ffff:8.8.8.8", 80, networks)
+
+
+class KeyRecordingHandler(BaseHTTPRequestHandler):
+    """Answers every GET with its path, and records the API key it was sent."""
+
+    seen = []
+
+    def do_GET(self):
+        self.seen.append((self.path, self.headers.get("Workflow-API-Key")))
+        if self.path.startswith("/elsewhere"):
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.2:1/stolen")
+            self.end_headers()
+            return
+        body = self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class KeyRecordingServer(LoopbackServer):
+    def __init__(self, host="127.0.0.1"):
+        KeyRecordingHandler.seen = []
+        self.url = self.serve(KeyRecordingHandler, host=host)
+
+
+def test_an_input_the_api_serves_is_fetched_with_the_workers_key(folder, monkeypatch):
+    with KeyRecordingServer() as api, KeyRecordingServer(host="127.0.0.2") as other:
+        monkeypatch.setenv("WORKER_API_SERVER", api.url + "/")
+        monkeypatch.setenv("WORKER_API_TOKEN", "worker-secret")
+        download_input("model.glm", api.url + "/v1/pipelines/p/input_files/f", folder)
+        download_input("other.glm", other.url + "/v1/pipelines/p/input_files/f", folder)
+        assert (folder / "model.glm").read_text() == "/v1/pipelines/p/input_files/f"
+        seen = KeyRecordingHandler.seen
+    assert ("/v1/pipelines/p/input_files/f", "worker-secret") in seen
+    # Another host (same port or not) never gets the key.
+    assert ("/v1/pipelines/p/input_files/f", None) in seen
+    assert [key for _, key in seen].count("worker-secret") == 1
+
+
+def test_the_worker_key_never_follows_a_redirect(folder, monkeypatch):
+    with KeyRecordingServer() as api:
+        monkeypatch.setenv("WORKER_API_SERVER", api.url)
+        monkeypatch.setenv("WORKER_API_TOKEN", "worker-secret")
+        with pytest.raises(PreparationError, match="302"):
+            download_input("model.glm", api.url + "/elsewhere", folder)
+    assert os.listdir(folder) == []
