@@ -13,6 +13,7 @@ from .extensions import broker, db, migrate
 from .openapi import init_swagger
 from .pipelines import models as _pipeline_models  # noqa: F401 - register tables
 from .runs import models as _run_models  # noqa: F401 - register tables
+from .workflows import models as _workflow_models  # noqa: F401 - register tables
 
 
 def create_app(overrides=None):
@@ -36,8 +37,9 @@ def create_app(overrides=None):
     from .pipelines.views import blueprint as pipelines
     from .runs.views import blueprint as runs
     from .runs.views import recovery_blueprint as run_recovery
+    from .workflows.views import blueprint as workflows
 
-    for blueprint in (health, pipelines, runs, run_recovery, artifacts, artifact_retention):
+    for blueprint in (health, pipelines, runs, run_recovery, artifacts, artifact_retention, workflows):
         app.register_blueprint(blueprint)
     init_swagger(app)
     return app

@@ -18,6 +18,7 @@ from flasgger.constants import OPTIONAL_FIELDS
 from .pipelines.schemas import MAX_TIMEOUT_SECONDS
 from .runs.schemas import MAX_CONSOLE_CHARS
 from .runs.states import STATE_NAMES
+from .workflows.states import WORKFLOW_STATE_NAMES
 
 UUID_PATTERN = "^[0-9a-f]{32}$"
 
@@ -431,6 +432,173 @@ PARAMETERS = {
     },
 }
 
+WORKFLOW_SCHEMAS = {
+    "WorkflowInput": {
+        "type": "object",
+        "example": {"name": "feeder study", "description": "Prepare the loads, then run the feeder."},
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {
+            "name": _text(50, minimum=1),
+            "description": _text(300, nullable=True),
+        },
+    },
+    "Workflow": {
+        "type": "object",
+        "required": ["uuid", "name", "description", "created_at", "updated_at"],
+        "properties": {
+            "uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "name": {"type": "string"},
+            "description": {"type": "string", "nullable": True},
+            "created_at": _timestamp(),
+            "updated_at": _timestamp(),
+        },
+    },
+    "WorkflowSearch": {
+        "type": "object",
+        "example": {"uuids": ["0123456789abcdef0123456789abcdef"]},
+        "required": ["uuids"],
+        "additionalProperties": False,
+        "properties": {
+            "uuids": {"type": "array", "maxItems": 1000, "items": _text(64)},
+        },
+    },
+    "WorkflowPipelineInput": {
+        "type": "object",
+        "example": {
+            "pipeline_uuid": "0123456789abcdef0123456789abcdef",
+            "source_workflow_pipelines": [],
+            "destination_workflow_pipelines": [],
+        },
+        "required": ["pipeline_uuid"],
+        "additionalProperties": False,
+        "properties": {
+            "pipeline_uuid": _text(64, minimum=1),
+            "source_workflow_pipelines": {
+                "type": "array",
+                "maxItems": 100,
+                "items": _text(64),
+                "description": "Uuids of this workflow's nodes whose runs come before this one's.",
+            },
+            "destination_workflow_pipelines": {
+                "type": "array",
+                "maxItems": 100,
+                "items": _text(64),
+                "description": "Uuids of this workflow's nodes whose runs come after this one's.",
+            },
+        },
+    },
+    "WorkflowPipeline": {
+        "type": "object",
+        "required": [
+            "uuid",
+            "pipeline_uuid",
+            "source_workflow_pipelines",
+            "destination_workflow_pipelines",
+            "created_at",
+        ],
+        "properties": {
+            "uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "pipeline_uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "source_workflow_pipelines": {"type": "array", "items": {"type": "string"}},
+            "destination_workflow_pipelines": {"type": "array", "items": {"type": "string"}},
+            "created_at": _timestamp(),
+        },
+    },
+    "WorkflowRunCreate": {
+        "type": "object",
+        "example": {
+            "inputs": [{"name": "model.glm", "url": "https://example.com/ieee13/model.glm"}],
+            "callback_url": "https://example.com/callbacks/runs",
+        },
+        "required": ["inputs"],
+        "additionalProperties": False,
+        "properties": {
+            "inputs": {
+                "type": "array",
+                "maxItems": 100,
+                "items": _schema("RunInput"),
+                "description": "Every node's run starts with these inputs.",
+            },
+            "callback_url": _text(
+                2048,
+                minimum=1,
+                nullable=True,
+                description="Given to every node's run: its state changes are POSTed there.",
+            ),
+        },
+    },
+    "WorkflowRunState": {"type": "string", "enum": WORKFLOW_STATE_NAMES},
+    "WorkflowRun": {
+        "type": "object",
+        "required": [
+            "uuid",
+            "workflow_uuid",
+            "state",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "states",
+            "workflow_pipeline_runs",
+        ],
+        "properties": {
+            "uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "workflow_uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "state": _schema("WorkflowRunState"),
+            "created_at": _timestamp(),
+            "started_at": _timestamp(nullable=True),
+            "completed_at": _timestamp(nullable=True),
+            "states": {
+                "type": "array",
+                "description": "Oldest first.",
+                "items": {
+                    "type": "object",
+                    "required": ["state", "created_at"],
+                    "properties": {"state": _schema("WorkflowRunState"), "created_at": _timestamp()},
+                },
+            },
+            "workflow_pipeline_runs": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["workflow_pipeline_uuid", "pipeline_uuid", "pipeline_run"],
+                    "properties": {
+                        "workflow_pipeline_uuid": {"type": "string", "pattern": UUID_PATTERN},
+                        "pipeline_uuid": {"type": "string", "pattern": UUID_PATTERN},
+                        "pipeline_run": _schema("Run"),
+                    },
+                },
+            },
+        },
+    },
+}
+SCHEMAS.update(WORKFLOW_SCHEMAS)
+
+PARAMETERS.update(
+    {
+        "WorkflowUuid": {
+            "name": "workflow_uuid",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": UUID_PATTERN},
+        },
+        "WorkflowPipelineUuid": {
+            "name": "node_uuid",
+            "in": "path",
+            "required": True,
+            "description": "A node's uuid; a node of another workflow is a 404.",
+            "schema": {"type": "string", "pattern": UUID_PATTERN},
+        },
+        "WorkflowRunUuid": {
+            "name": "workflow_run_uuid",
+            "in": "path",
+            "required": True,
+            "description": "A workflow run's uuid; a run of another workflow is a 404.",
+            "schema": {"type": "string", "pattern": UUID_PATTERN},
+        },
+    }
+)
+
 RESPONSES = {
     "BadRequest": _error_response(
         "The body or a parameter is not valid (unknown or missing fields, wrong types, "
@@ -439,7 +607,7 @@ RESPONSES = {
     "Unauthorized": _error_response("The Workflow-API-Key header is missing, unknown or revoked."),
     "Forbidden": _error_response("The key lacks the permission this endpoint needs."),
     "NotFound": _error_response(
-        "No such pipeline, run or artifact (or it was deleted, or belongs to another pipeline)."
+        "No such pipeline, run, artifact, workflow or node (or it was deleted, or belongs to another one)."
     ),
     "Conflict": _error_response(
         "The run's state does not allow this, or the attempt the call names (Workflow-Run-Attempt) is over."
@@ -498,6 +666,7 @@ TEMPLATE = {
         {"name": "pipelines", "description": "GridLAB-D job definitions."},
         {"name": "runs", "description": "Executions of a pipeline, their state and console."},
         {"name": "artifacts", "description": "Files a run produced."},
+        {"name": "workflows", "description": "DAGs of pipelines, whose artifacts feed the runs after them."},
     ],
     "components": {
         "securitySchemes": {"WorkflowApiKey": {"type": "apiKey", "in": "header", "name": "Workflow-API-Key"}},

@@ -19,6 +19,13 @@ APP_TABLES = {
     "run_state",
     "console_chunk",
     "artifact",
+    "workflow",
+    "workflow_pipeline",
+    "workflow_pipeline_edge",
+    "workflow_run",
+    "workflow_run_state",
+    "workflow_pipeline_run",
+    "run_input_artifact",
 }
 
 
