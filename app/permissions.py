@@ -28,3 +28,9 @@ def is_worker():
     """Whether the guarded request's key holds the worker permission."""
     held = {p.id for p in g.application.permissions}
     return WorkflowPermissions.PIPELINES_WORKER.value in held
+
+
+def is_client():
+    """Whether the guarded request's key holds the client permission."""
+    held = {p.id for p in g.application.permissions}
+    return WorkflowPermissions.PIPELINES_CLIENT.value in held

@@ -9,7 +9,7 @@ from datetime import UTC
 from flask import Blueprint, request
 
 from ..errors import ApiError
-from ..permissions import client_only, worker_only
+from ..permissions import client_only, client_or_worker, is_client, worker_only
 from ..runs.attempts import check_attempt, named_attempt
 from ..runs.services import record_sign_of_life
 from ..runs.views import find_run
@@ -83,9 +83,14 @@ def upload_artifact(pipeline_uuid, run_uuid):
 
 
 @blueprint.route("/<artifact_uuid>", methods=["GET"])
-@client_only
+@client_or_worker
 def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
     """Download an artifact's bytes, whole or one byte range.
+
+    A client key reads every artifact. A worker key reads only the
+    artifacts that are inputs of a run that is RUNNING (a workflow's node
+    reading its sources' artifacts), also when their pipeline was deleted
+    since; any other is a 403.
 
     The content type is guessed from the name; `Content-Disposition: attachment`.
     The ETag is the artifact's sha256: `If-None-Match` with it gives a 304.
@@ -96,7 +101,7 @@ def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
     ---
     operationId: download_artifact
     tags: [artifacts]
-    x-permissions: [PIPELINES_CLIENT]
+    x-permissions: [PIPELINES_CLIENT, PIPELINES_WORKER]
     parameters:
       - $ref: '#/components/parameters/PipelineUuid'
       - $ref: '#/components/parameters/RunUuid'
@@ -147,7 +152,10 @@ def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
       502: {$ref: '#/components/responses/BadGateway'}
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
-    artifact = queries.get_artifact(find_run(pipeline_uuid, run_uuid), artifact_uuid)
+    client = is_client()
+    artifact = queries.get_artifact(find_run(pipeline_uuid, run_uuid, include_deleted=not client), artifact_uuid)
+    if not client and not queries.is_input_of_a_running_run(artifact):
+        raise ApiError(403, "A worker key may download only the inputs of a RUNNING run.")
     if artifact.expired_at is not None:
         raise ApiError(410, f"The artifact expired at {_iso(artifact.expired_at)}; its bytes were deleted.")
     return artifact_response(artifact)

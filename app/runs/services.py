@@ -227,7 +227,7 @@ def change_state(run, new_state, attempt=None, from_worker=True):
     completion, say) cannot both win.
     """
     now = utcnow()
-    workflow = _workflow_engine() if run.workflow_run_id is not None else None
+    workflow = workflow_engine() if run.workflow_run_id is not None else None
     if workflow is not None:
         workflow.lock(run.workflow_run_id)
     claimed = _claim(run.id, now if from_worker else None)
@@ -256,7 +256,7 @@ def change_state(run, new_state, attempt=None, from_worker=True):
     return run
 
 
-def _workflow_engine():
+def workflow_engine():
     """The workflow engine (app/workflows/engine.py), for a run that is a
     workflow's node; imported here because workflows are built on runs."""
     from ..workflows import engine
