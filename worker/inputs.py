@@ -15,6 +15,7 @@ import urllib.request
 import requests
 from urllib3.util.retry import Retry
 
+from .api_client import API_KEY_HEADER
 from .network_policy import BlockedAddress, allowed_addresses, blocked_networks, checked_session
 from .settings import allow_file_urls, max_input_bytes
 
@@ -24,6 +25,7 @@ CHUNK = 1024 * 1024
 # git may only use these transports; ext:: and the like could run commands.
 GIT_PROTOCOLS = ("https", "http", "ssh", "git")
 GIT_DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git": 9418}
+HTTP_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 class PreparationError(Exception):
@@ -161,6 +163,39 @@ def download_session(networks=None):
     return checked_session(networks, max_retries=retry)
 
 
+def _origin_and_path(url):
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or HTTP_DEFAULT_PORTS.get(scheme)
+    return (scheme, (parts.hostname or "").lower(), port), parts.path
+
+
+def is_api_url(url, server):
+    """Whether ``url`` is one of the API's own: the scheme, host and port of
+    ``server`` (WORKER_API_SERVER), and a path under its path."""
+    if not server:
+        return False
+    try:
+        origin, path = _origin_and_path(url)
+        api_origin, api_path = _origin_and_path(server)
+    except ValueError:  # a bad port
+        return False
+    if origin[0] not in HTTP_DEFAULT_PORTS or origin != api_origin:
+        return False
+    return path.startswith(api_path.rstrip("/") + "/")
+
+
+def api_key_headers(url, server=None, token=None):
+    """The worker's own key for a URL of the API (an upstream node's artifact:
+    docs/adr/0021-workers-reading-upstream-artifacts.md); nothing for any
+    other URL, whatever its host says. ``server`` and ``token`` default to
+    WORKER_API_SERVER and WORKER_API_TOKEN."""
+    server = os.environ.get("WORKER_API_SERVER") if server is None else server
+    if not is_api_url(url, server):
+        return {}
+    return {API_KEY_HEADER: os.environ.get("WORKER_API_TOKEN", "") if token is None else token}
+
+
 def copy_limited(chunks, destination, limit):
     """Write ``chunks`` to ``destination``; raise past ``limit`` bytes."""
     size = 0
@@ -171,8 +206,10 @@ def copy_limited(chunks, destination, limit):
         destination.write(chunk)
 
 
-def fetch(url, destination, limit, session, allow_files):
-    """Stream ``url`` into the open file ``destination``."""
+def fetch(url, destination, limit, session, allow_files, headers=None):
+    """Stream ``url`` into the open file ``destination``. With ``headers``
+    (the worker's key, for the API's own URLs) redirects are not followed:
+    the key must not travel to wherever a redirect points."""
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "file":
@@ -188,7 +225,11 @@ def fetch(url, destination, limit, session, allow_files):
     if scheme not in ("http", "https"):
         raise PreparationError(f"unsupported URL scheme {scheme or 'none'!r}")
     try:
-        with session.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT) as response:
+        with session.get(
+            url, stream=True, timeout=DOWNLOAD_TIMEOUT, headers=headers, allow_redirects=not headers
+        ) as response:
+            if headers and response.is_redirect:
+                raise PreparationError(f"the API answered {response.status_code} with a redirect")
             if response.status_code >= 400:
                 raise PreparationError(f"{response.status_code} {response.reason}")
             declared = response.headers.get("Content-Length")
@@ -205,7 +246,8 @@ def download_input(name, url, folder, limit=None, session=None, allow_files=None
     """Download ``url`` to ``folder/name``, replacing what is there.
 
     Written to a temporary file and renamed into place, so a symlink the
-    checkout may hold under that name is replaced, never followed. Limits
+    checkout may hold under that name is replaced, never followed. A URL
+    of the API's own (WORKER_API_SERVER) is fetched with the worker's key. Limits
     default to ``WORKER_MAX_INPUT_BYTES`` and ``WORKER_ALLOW_FILE_URLS``, the
     session to ``download_session()``, which keeps out of
     ``WORKER_BLOCKED_NETWORKS``.
@@ -214,10 +256,13 @@ def download_input(name, url, folder, limit=None, session=None, allow_files=None
     if not is_plain_file_name(name):
         raise PreparationError(f"failed to download input {name!r}: not a plain file name")
     limit = max_input_bytes() if limit is None else limit
+    headers = api_key_headers(url)
+    if headers:  # the API is configuration, not a user's choice: not held to WORKER_BLOCKED_NETWORKS
+        session = download_session(networks=())
     handle, partial = tempfile.mkstemp(prefix=".download-", dir=folder)
     try:
         with os.fdopen(handle, "wb") as destination:
-            fetch(url, destination, limit, session or download_session(), allow_files)
+            fetch(url, destination, limit, session or download_session(), allow_files, headers)
         os.replace(partial, os.path.join(folder, name))
     except PreparationError as error:
         raise PreparationError(f"failed to download input {name}: {error}") from None
