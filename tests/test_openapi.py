@@ -154,7 +154,19 @@ def _matching_schemas():
         StateInputSchema,
     )
 
+    from app.workflows.schemas import (
+        NodeInputSchema,
+        WorkflowInputSchema,
+        WorkflowRunCreateSchema,
+        WorkflowSchema,
+        WorkflowSearchSchema,
+    )
+
     inputs = {
+        "WorkflowInput": WorkflowInputSchema,
+        "WorkflowSearch": WorkflowSearchSchema,
+        "WorkflowPipelineInput": NodeInputSchema,
+        "WorkflowRunCreate": WorkflowRunCreateSchema,
         "PipelineInput": PipelineInputSchema,
         "PipelineSearch": PipelineSearchSchema,
         "RunCreate": RunCreateSchema,
@@ -164,6 +176,7 @@ def _matching_schemas():
         "ConsoleAppend": ConsoleAppendSchema,
     }
     outputs = {
+        "Workflow": WorkflowSchema,
         "Pipeline": PipelineSchema,
         "Run": RunSchema,
         "StateChange": StateChangeSchema,

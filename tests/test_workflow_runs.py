@@ -81,8 +81,14 @@ def test_every_node_gets_a_run_roots_start_and_the_others_wait_queued(flows, cha
     assert [s["state"] for s in workflow_run["states"]] == ["NOT_STARTED"]
     assert (workflow_run["started_at"], workflow_run["completed_at"]) == (None, None)
     items = workflow_run["workflow_pipeline_runs"]
-    assert [item["workflow_pipeline_uuid"] for item in items] == [prepare["uuid"], feeder["uuid"], report["uuid"]]
-    assert [item["pipeline_uuid"] for item in items] == [node["pipeline_uuid"] for node in (prepare, feeder, report)]
+    assert [item["workflow_pipeline_uuid"] for item in items] == [
+        prepare["uuid"],
+        feeder["uuid"],
+        report["uuid"],
+    ]
+    assert [item["pipeline_uuid"] for item in items] == [
+        node["pipeline_uuid"] for node in (prepare, feeder, report)
+    ]
     runs = [item["pipeline_run"] for item in items]
     assert [run["state"] for run in runs] == ["NOT_STARTED", "QUEUED", "QUEUED"]
     assert [[s["state"] for s in run["states"]] for run in runs] == [["NOT_STARTED"], ["QUEUED"], ["QUEUED"]]
@@ -106,7 +112,12 @@ def test_a_queued_node_cannot_be_started_by_a_worker(flows, api, chain):
 
 
 def test_root_tasks_are_sent_after_the_commit_and_queued_nodes_get_theirs_when_their_sources_complete(
-    app, keys, chain, tmp_path, redis_app, redis_queue  # noqa: F811 - fixtures
+    app,
+    keys,
+    chain,
+    tmp_path,
+    redis_app,  # noqa: F811 - the fixture imported above
+    redis_queue,  # noqa: F811 - the fixture imported above
 ):
     workflow, prepare, feeder, report = chain
     publishing = redis_app(app, tmp_path)
@@ -171,7 +182,9 @@ def test_a_chain_runs_node_by_node_with_its_sources_artifacts_and_completes(flow
     assert second["state"] == "NOT_STARTED"
     upstream = flows.node_run(current, prepare)["artifacts"]
     assert second["inputs"] == [MODEL, {"name": "loads.csv", "url": upstream[0]["url"]}]
-    assert urlsplit(upstream[0]["url"]).path.endswith(f"/runs/{first['uuid']}/artifacts/{upstream[0]['uuid']}")
+    assert urlsplit(upstream[0]["url"]).path.endswith(
+        f"/runs/{first['uuid']}/artifacts/{upstream[0]['uuid']}"
+    )
 
     _complete(flows, second, [("volts.csv", b"t,v\n0,2400\n")])
     third = flows.node_run(flows.read(workflow_run), report)
@@ -290,9 +303,7 @@ def test_cancel_cascades_to_every_node_not_final(flows, api, chain, client, keys
         assert "the workflow run was cancelled" in flows.console(run)["std_err"]
     assert [s["state"] for s in flows.node_run(cancelled, feeder)["states"]] == ["QUEUED", "CANCELLED"]
     assert flows.cancel(workflow_run, status=409)["message"]
-    response = client.post(
-        f"/v1/workflows/{workflow['uuid']}/runs/{'f' * 32}/cancel", headers=keys.client
-    )
+    response = client.post(f"/v1/workflows/{workflow['uuid']}/runs/{'f' * 32}/cancel", headers=keys.client)
     assert_error(response, 404)
 
 
@@ -368,7 +379,9 @@ def test_workflow_runs_are_listed_oldest_first_and_paged(flows, chain, client, k
     assert_error(client.get(path, headers=keys.client), 404)
 
 
-def test_a_worker_key_reads_the_artifacts_that_are_inputs_of_its_running_run(flows, api, chain, client, keys, backend):
+def test_a_worker_key_reads_the_artifacts_that_are_inputs_of_its_running_run(
+    flows, api, chain, client, keys, backend
+):
     workflow, prepare, feeder, report = chain
     workflow_run = flows.start(workflow, [MODEL])
     root = flows.node_run(workflow_run, prepare)

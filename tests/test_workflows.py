@@ -92,7 +92,10 @@ def test_replacing_a_node_replaces_its_pipeline_and_edges(flows, api, client, ke
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["pipeline_uuid"] == other["uuid"]
     assert response.get_json()["source_workflow_pipelines"] == []
-    assert flows.get(f"/v1/workflows/{workflow['uuid']}/pipelines/{a['uuid']}")["destination_workflow_pipelines"] == []
+    assert (
+        flows.get(f"/v1/workflows/{workflow['uuid']}/pipelines/{a['uuid']}")["destination_workflow_pipelines"]
+        == []
+    )
 
 
 def test_deleting_a_node_removes_it_and_its_edges(flows, api, client, keys):
@@ -107,7 +110,9 @@ def test_deleting_a_node_removes_it_and_its_edges(flows, api, client, keys):
     (left,) = flows.get(f"/v1/workflows/{workflow['uuid']}/pipelines")
     assert left["uuid"] == b["uuid"] and left["source_workflow_pipelines"] == []
     # A deleted node is no longer a node of the workflow.
-    flows.refused_node(workflow, {"pipeline_uuid": pipeline["uuid"], "source_workflow_pipelines": [a["uuid"]]})
+    flows.refused_node(
+        workflow, {"pipeline_uuid": pipeline["uuid"], "source_workflow_pipelines": [a["uuid"]]}
+    )
 
 
 def test_an_edge_that_closes_a_cycle_is_a_400_naming_the_nodes(app, flows, api, client, keys):
@@ -143,7 +148,9 @@ def test_an_edge_that_closes_a_cycle_is_a_400_naming_the_nodes(app, flows, api, 
         },
         headers=keys.client,
     )
-    (message,) = assert_error(response, 400, ["source_workflow_pipelines"])["errors"]["source_workflow_pipelines"]
+    (message,) = assert_error(response, 400, ["source_workflow_pipelines"])["errors"][
+        "source_workflow_pipelines"
+    ]
     assert all(node["uuid"] in message for node in (a, b, c)), message
     assert f"{a['uuid']} -> {b['uuid']} -> {c['uuid']} -> {a['uuid']}" in message or (
         f"{c['uuid']} -> {a['uuid']} -> {b['uuid']} -> {c['uuid']}" in message
@@ -157,9 +164,12 @@ def test_an_edge_that_closes_a_cycle_is_a_400_naming_the_nodes(app, flows, api, 
         json={"pipeline_uuid": pipeline["uuid"], "destination_workflow_pipelines": [b["uuid"]]},
         headers=keys.client,
     )
-    assert b["uuid"] in assert_error(response, 400, ["destination_workflow_pipelines"])["errors"][
-        "destination_workflow_pipelines"
-    ][0]
+    assert (
+        b["uuid"]
+        in assert_error(response, 400, ["destination_workflow_pipelines"])["errors"][
+            "destination_workflow_pipelines"
+        ][0]
+    )
     assert table_snapshot(app) == before
 
 

@@ -35,7 +35,9 @@ class Workflows:
         )
 
     def refused_node(self, workflow, body, field=None):
-        response = self.client.post(f"/v1/workflows/{workflow['uuid']}/pipelines", json=body, headers=self.keys.client)
+        response = self.client.post(
+            f"/v1/workflows/{workflow['uuid']}/pipelines", json=body, headers=self.keys.client
+        )
         return assert_error(response, 400, [field] if field else ())
 
     def start(self, workflow, inputs=(), **body):
@@ -65,7 +67,10 @@ class Workflows:
     def states(self, workflow_run):
         """``{node uuid: its run's state}`` and the workflow run's state, read now."""
         current = self.read(workflow_run)
-        by_node = {item["workflow_pipeline_uuid"]: item["pipeline_run"]["state"] for item in current["workflow_pipeline_runs"]}
+        by_node = {
+            item["workflow_pipeline_uuid"]: item["pipeline_run"]["state"]
+            for item in current["workflow_pipeline_runs"]
+        }
         return by_node, current["state"]
 
     def report(self, run, *states):

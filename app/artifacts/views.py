@@ -9,7 +9,7 @@ from datetime import UTC
 from flask import Blueprint, request
 
 from ..errors import ApiError
-from ..permissions import client_only, client_or_worker, is_client, worker_only
+from ..permissions import client_or_worker, is_client, worker_only
 from ..runs.attempts import check_attempt, named_attempt
 from ..runs.services import record_sign_of_life
 from ..runs.views import find_run
@@ -153,7 +153,9 @@ def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     client = is_client()
-    artifact = queries.get_artifact(find_run(pipeline_uuid, run_uuid, include_deleted=not client), artifact_uuid)
+    artifact = queries.get_artifact(
+        find_run(pipeline_uuid, run_uuid, include_deleted=not client), artifact_uuid
+    )
     if not client and not queries.is_input_of_a_running_run(artifact):
         raise ApiError(403, "A worker key may download only the inputs of a RUNNING run.")
     if artifact.expired_at is not None:

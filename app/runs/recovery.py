@@ -16,7 +16,7 @@ from ..errors import ServiceUnavailable
 from .final_json import store_final_json
 from .models import ConsoleChunk, Run, RunStateChange
 from .queries import silent_runs, silent_since, std_err_at_line_start, waiting_runs, waiting_since
-from .services import workflow_engine, notify_callback, task_arguments
+from .services import notify_callback, task_arguments, workflow_engine
 from .states import RunState
 
 log = logging.getLogger(__name__)

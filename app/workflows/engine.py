@@ -234,4 +234,3 @@ def _inputs_with_artifacts(node, sources):
             inputs.append({"name": artifact.name, "url": url(source.run.uuid, artifact.uuid)})
             artifacts.append(artifact)
     return inputs, artifacts, None
-

@@ -24,7 +24,9 @@ def workflow_run_output(workflow_run, workflow_uuid):
         "created_at": iso(workflow_run.created_at),
         "started_at": iso(workflow_run.started_at),
         "completed_at": iso(workflow_run.completed_at),
-        "states": [{"state": change.state, "created_at": iso(change.created_at)} for change in workflow_run.states],
+        "states": [
+            {"state": change.state, "created_at": iso(change.created_at)} for change in workflow_run.states
+        ],
         "workflow_pipeline_runs": [
             {
                 "workflow_pipeline_uuid": link.node.uuid,

@@ -92,7 +92,9 @@ def get_workflow_run(workflow, run_uuid):
     if is_uuid(run_uuid):
         workflow_run = db.session.execute(
             _with_node_runs(
-                db.select(WorkflowRun).where(WorkflowRun.uuid == run_uuid, WorkflowRun.workflow_id == workflow.id)
+                db.select(WorkflowRun).where(
+                    WorkflowRun.uuid == run_uuid, WorkflowRun.workflow_id == workflow.id
+                )
             )
         ).scalar_one_or_none()
         if workflow_run is not None:

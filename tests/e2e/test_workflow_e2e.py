@@ -49,7 +49,9 @@ def wait_for_workflow_run(stack, workflow_run, timeout=120):
         if current["state"] in {"COMPLETED", "FAILED", "CANCELLED"}:
             return current
         time.sleep(0.2)
-    raise AssertionError(f"workflow run stayed {current['state']}\nworker log:\n{stack.worker.output()[-4000:]}")
+    raise AssertionError(
+        f"workflow run stayed {current['state']}\nworker log:\n{stack.worker.output()[-4000:]}"
+    )
 
 
 def run_two_node_workflow(stack):
@@ -66,7 +68,9 @@ def run_two_node_workflow(stack):
         status=201,
     )
     inputs = [{"name": name, "url": stack.input_url(name)} for name in (FIRST, SECOND)]
-    workflow_run = call(stack, "POST", f"/v1/workflows/{workflow['uuid']}/runs", {"inputs": inputs}, status=201)
+    workflow_run = call(
+        stack, "POST", f"/v1/workflows/{workflow['uuid']}/runs", {"inputs": inputs}, status=201
+    )
     assert [item["pipeline_run"]["state"] for item in workflow_run["workflow_pipeline_runs"]] == [
         "NOT_STARTED",
         "QUEUED",
@@ -75,7 +79,9 @@ def run_two_node_workflow(stack):
     done = wait_for_workflow_run(stack, workflow_run)
     runs = {item["workflow_pipeline_uuid"]: item["pipeline_run"] for item in done["workflow_pipeline_runs"]}
     upstream, downstream = runs[feeder["uuid"]], runs[followup["uuid"]]
-    consoles = {name: stack.get(run, "/console") for name, run in (("feeder", upstream), ("followup", downstream))}
+    consoles = {
+        name: stack.get(run, "/console") for name, run in (("feeder", upstream), ("followup", downstream))
+    }
     assert done["state"] == "COMPLETED", consoles
     assert [s["state"] for s in done["states"]] == ["NOT_STARTED", "RUNNING", "COMPLETED"]
     assert [s["state"] for s in downstream["states"]] == ["QUEUED", "NOT_STARTED", "RUNNING", "COMPLETED"]
