@@ -5,6 +5,7 @@ The worker's reports are made as a worker makes them, with its key, through
 the API (``PUT .../state``, artifact uploads)."""
 
 import hashlib
+import threading
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -425,3 +426,39 @@ def test_queued_is_counted_and_filtered_as_any_state(flows, chain, client, keys,
     queued = flows.get(f"/v1/pipelines/{report['pipeline_uuid']}/runs?state=QUEUED")
     assert len(queued) == 1 and queued[0]["state"] == "QUEUED"
     assert flows.get(f"/v1/pipelines/{report['pipeline_uuid']}/runs?state=NOT_STARTED") == []
+
+
+def test_two_sources_completing_at_the_same_moment_queue_their_destination(app, flows, api, keys):
+    """The step locks the workflow run first (ADR 20): whichever source
+    commits second sees the other COMPLETED. Five rounds of two reports
+    released together from two threads, each with a client of its own."""
+    workflow = flows.create("race")
+    pipeline = api.create_pipeline()
+    left = flows.add_node(workflow, pipeline)
+    right = flows.add_node(workflow, pipeline)
+    join = flows.add_node(workflow, pipeline, sources=[left, right])
+    for _ in range(5):
+        workflow_run = flows.start(workflow, [MODEL])
+        sources = [flows.node_run(workflow_run, node) for node in (left, right)]
+        for run in sources:
+            flows.report(run, "RUNNING")
+        barrier = threading.Barrier(2)
+        answers = []
+
+        def complete(run):
+            client = app.test_client()
+            barrier.wait()
+            response = client.put(
+                api.run_path(run["pipeline_uuid"], run["uuid"], "/state"),
+                json={"state": "COMPLETED"},
+                headers=keys.worker,
+            )
+            answers.append(response.status_code)
+
+        threads = [threading.Thread(target=complete, args=(run,)) for run in sources]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert answers == [200, 200]
+        assert flows.node_run(flows.read(workflow_run), join)["state"] == "NOT_STARTED"
