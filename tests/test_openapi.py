@@ -153,7 +153,6 @@ def _matching_schemas():
         StateChangeSchema,
         StateInputSchema,
     )
-
     from app.workflows.schemas import (
         NodeInputSchema,
         WorkflowInputSchema,

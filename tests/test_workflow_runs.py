@@ -445,7 +445,7 @@ def test_two_sources_completing_at_the_same_moment_queue_their_destination(app, 
         barrier = threading.Barrier(2)
         answers = []
 
-        def complete(run):
+        def complete(run, barrier=barrier, answers=answers):
             client = app.test_client()
             barrier.wait()
             response = client.put(
