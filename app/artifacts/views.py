@@ -153,11 +153,10 @@ def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     client = is_client()
-    artifact = queries.get_artifact(
-        find_run(pipeline_uuid, run_uuid, include_deleted=not client), artifact_uuid
-    )
-    if not client and not queries.is_input_of_a_running_run(artifact):
+    if not client and not queries.is_input_of_a_running_run(artifact_uuid):
         raise ApiError(403, "A worker key may download only the inputs of a RUNNING run.")
+    run = find_run(pipeline_uuid, run_uuid, include_deleted=not client)
+    artifact = queries.get_artifact(run, artifact_uuid)
     if artifact.expired_at is not None:
         raise ApiError(410, f"The artifact expired at {_iso(artifact.expired_at)}; its bytes were deleted.")
     return artifact_response(artifact)
