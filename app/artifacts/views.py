@@ -87,10 +87,11 @@ def upload_artifact(pipeline_uuid, run_uuid):
 def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
     """Download an artifact's bytes, whole or one byte range.
 
-    A client key reads every artifact. A worker key reads only the
-    artifacts that are inputs of a run that is RUNNING (a workflow's node
-    reading its sources' artifacts), also when their pipeline was deleted
-    since; any other is a 403.
+    A client key reads every artifact. A worker key (not in x-permissions:
+    its access depends on the artifact) reads only the artifacts that are
+    inputs of a run that is RUNNING (a workflow's node reading its sources'
+    artifacts), also when their pipeline was deleted since; for any other
+    uuid, known or not, it gets a 403.
 
     The content type is guessed from the name; `Content-Disposition: attachment`.
     The ETag is the artifact's sha256: `If-None-Match` with it gives a 304.
@@ -101,7 +102,7 @@ def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
     ---
     operationId: download_artifact
     tags: [artifacts]
-    x-permissions: [PIPELINES_CLIENT, PIPELINES_WORKER]
+    x-permissions: [PIPELINES_CLIENT]
     parameters:
       - $ref: '#/components/parameters/PipelineUuid'
       - $ref: '#/components/parameters/RunUuid'
