@@ -17,6 +17,7 @@ from app.runs.recovery import recover_runs
 from roles.models import utcnow
 
 from .helpers import assert_error, table_snapshot
+from .processes import free_port
 from .test_broker import apps, redis_app, redis_queue  # noqa: F401 - fixtures
 from .workflow_api import Workflows
 
@@ -462,3 +463,32 @@ def test_two_sources_completing_at_the_same_moment_queue_their_destination(app, 
             thread.join()
         assert answers == [200, 200]
         assert flows.node_run(flows.read(workflow_run), join)["state"] == "NOT_STARTED"
+
+
+def test_with_the_broker_down_a_workflow_run_is_a_503_and_nothing_is_kept(
+    app,
+    keys,
+    chain,
+    tmp_path,
+    apps,  # noqa: F811 - the fixture imported above
+):
+    down_app = apps(app, tmp_path, CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/13")
+    before = table_snapshot(app)
+    response = down_app.test_client().post(
+        f"/v1/workflows/{chain[0]['uuid']}/runs", json={"inputs": [MODEL]}, headers=keys.client
+    )
+    assert "queue" in assert_error(response, 503)["message"]
+    after = table_snapshot(app)
+    # The numbering of runs moved on (as for a refused run); nothing else changed.
+    assert {name: rows for name, rows in after.items() if name != "pipeline"} == {
+        name: rows for name, rows in before.items() if name != "pipeline"
+    }
+
+
+def test_a_node_whose_pipeline_was_deleted_keeps_the_workflow_from_running(app, flows, chain, client, keys):
+    workflow, prepare, feeder, report = chain
+    assert client.delete(f"/v1/pipelines/{feeder['pipeline_uuid']}", headers=keys.client).status_code == 204
+    before = table_snapshot(app)
+    response = client.post(f"/v1/workflows/{workflow['uuid']}/runs", json={"inputs": []}, headers=keys.client)
+    assert feeder["uuid"] in assert_error(response, 400)["message"]
+    assert table_snapshot(app) == before
