@@ -174,7 +174,9 @@ SCHEMAS = {
         "example": {"state": "RUNNING"},
         "description": (
             "A run's state. NOT_STARTED -> RUNNING -> COMPLETED | FAILED, and "
-            "CANCELLED from NOT_STARTED or RUNNING; any other change is a 409."
+            "CANCELLED from NOT_STARTED or RUNNING; any other change is a 409. "
+            "A workflow's node waiting for its sources is QUEUED (-> NOT_STARTED "
+            "when the API queues it, or -> CANCELLED)."
         ),
         "required": ["state"],
         "additionalProperties": False,
