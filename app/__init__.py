@@ -16,6 +16,7 @@ from .openapi import init_swagger
 from .pipelines import models as _pipeline_models  # noqa: F401 - register tables
 from .runs import models as _run_models  # noqa: F401 - register tables
 from .sweeps import models as _sweep_models  # noqa: F401 - register tables
+from .workflows import models as _workflow_models  # noqa: F401 - register tables
 
 
 def create_app(overrides=None):
@@ -41,6 +42,7 @@ def create_app(overrides=None):
     from .runs.views import blueprint as runs
     from .runs.views import recovery_blueprint as run_recovery
     from .sweeps.views import blueprint as sweeps
+    from .workflows.views import blueprint as workflows
 
     for blueprint in (
         health,
@@ -51,6 +53,7 @@ def create_app(overrides=None):
         artifact_retention,
         sweeps,
         input_files,
+        workflows,
     ):
         app.register_blueprint(blueprint)
     init_metrics(app)

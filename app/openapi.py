@@ -29,7 +29,7 @@ the operation takes and answers, by component name::
 
 Added to every operation, so not written: ``operationId`` (the view's
 name); ``x-permissions`` (the permissions the view's guard from
-``app.permissions`` names), with 401, 403 and 503; ``security: []`` for
+``app.permissions`` names, unless the YAML names fewer), with 401, 403 and 503; ``security: []`` for
 views without a guard; 404 with path parameters; 400 with a body, query
 parameters or a header parameter of ``PARAMETERS`` (RunAttempt); 413 with
 a body; 414 and 431 (gunicorn's, on every path).
@@ -74,6 +74,14 @@ from .runs.schemas import (
 )
 from .runs.states import STATE_NAMES
 from .sweeps.schemas import SweepCreateSchema
+from .workflows.schemas import (
+    NodeInputSchema,
+    WorkflowInputSchema,
+    WorkflowRunCreateSchema,
+    WorkflowSchema,
+    WorkflowSearchSchema,
+)
+from .workflows.states import WORKFLOW_STATE_NAMES
 
 # Component name -> marshmallow schema, nested ones before those holding them.
 INPUTS = {
@@ -85,6 +93,10 @@ INPUTS = {
     "ConsoleReplace": ConsoleSchema,
     "ConsoleAppend": ConsoleAppendSchema,
     "SweepCreate": SweepCreateSchema,
+    "WorkflowInput": WorkflowInputSchema,
+    "WorkflowSearch": WorkflowSearchSchema,
+    "WorkflowPipelineInput": NodeInputSchema,
+    "WorkflowRunCreate": WorkflowRunCreateSchema,
 }
 # Answers: every field is always there (required), and nothing else is promised.
 OUTPUTS = {
@@ -93,6 +105,7 @@ OUTPUTS = {
     "Artifact": ArtifactSchema,
     "Input": InputSchema,
     "Run": RunSchema,
+    "Workflow": WorkflowSchema,
 }
 # What the document adds to a generated schema: bodies the API takes
 # (tests/test_openapi.py loads each example), and what a validator in
@@ -120,6 +133,17 @@ EXAMPLES = {
     "SweepCreate": {
         "inputs": [{"name": "ieee4.glm", "url": "https://example.com/ieee4.glm"}],
         "parameters": {"load_w": [50000, 100000, 150000], "pf": [0.9, 0.95]},
+    },
+    "WorkflowInput": {"name": "feeder study", "description": "Prepare the loads, then run the feeder."},
+    "WorkflowSearch": {"uuids": ["0123456789abcdef0123456789abcdef"]},
+    "WorkflowPipelineInput": {
+        "pipeline_uuid": "0123456789abcdef0123456789abcdef",
+        "source_workflow_pipelines": [],
+        "destination_workflow_pipelines": [],
+    },
+    "WorkflowRunCreate": {
+        "inputs": [{"name": "model.glm", "url": "https://example.com/ieee13/model.glm"}],
+        "callback_url": "https://example.com/callbacks/runs",
     },
 }
 EXTRA = {"ConsoleAppend": {"minProperties": 1}}
@@ -199,6 +223,41 @@ SCHEMAS = {
             "callback_url": {"type": "string", "nullable": True},
         }
     ),
+    "WorkflowRunState": {"type": "string", "enum": WORKFLOW_STATE_NAMES},
+    "WorkflowPipeline": _object(
+        {
+            "uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "pipeline_uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "source_workflow_pipelines": {"type": "array", "items": {"type": "string"}},
+            "destination_workflow_pipelines": {"type": "array", "items": {"type": "string"}},
+            "created_at": _timestamp(),
+        }
+    ),
+    "WorkflowRun": _object(
+        {
+            "uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "workflow_uuid": {"type": "string", "pattern": UUID_PATTERN},
+            "state": _ref("schemas", "WorkflowRunState"),
+            "created_at": _timestamp(),
+            "started_at": _timestamp(nullable=True),
+            "completed_at": _timestamp(nullable=True),
+            "states": {
+                "type": "array",
+                "description": "Oldest first.",
+                "items": _object({"state": _ref("schemas", "WorkflowRunState"), "created_at": _timestamp()}),
+            },
+            "workflow_pipeline_runs": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "workflow_pipeline_uuid": {"type": "string", "pattern": UUID_PATTERN},
+                        "pipeline_uuid": {"type": "string", "pattern": UUID_PATTERN},
+                        "pipeline_run": _ref("schemas", "Run"),
+                    }
+                ),
+            },
+        }
+    ),
     "InputFile": _object(
         {
             "uuid": {"type": "string", "pattern": UUID_PATTERN},
@@ -266,6 +325,11 @@ PARAMETERS = {
     "RunUuid": _path("run_uuid", "The run's uuid; a run of another pipeline is a 404."),
     "ArtifactUuid": _path("artifact_uuid"),
     "SweepUuid": _path("sweep_uuid", "The sweep's uuid; a sweep of another pipeline is a 404."),
+    "WorkflowUuid": _path("workflow_uuid", "The workflow's uuid; an unknown or deleted workflow is a 404."),
+    "WorkflowPipelineUuid": _path("node_uuid", "A node's uuid; a node of another workflow is a 404."),
+    "WorkflowRunUuid": _path(
+        "workflow_run_uuid", "A workflow run's uuid; a run of another workflow is a 404."
+    ),
     "InputFileUuid": _path("file_uuid", "The input file's uuid; a file of another pipeline is a 404."),
     "Limit": _query(
         "limit", "At most this many items (default: all).", {"type": "integer", "minimum": 1, "maximum": 1000}
@@ -304,7 +368,7 @@ ERRORS = {
     403: ("Forbidden", "The key lacks the permission this endpoint needs."),
     404: (
         "NotFound",
-        "No such pipeline, run or artifact (or it was deleted, or belongs to another pipeline).",
+        "No such pipeline, run, artifact, workflow or node (or it was deleted, or belongs to another one).",
     ),
     409: (
         "Conflict",
@@ -364,6 +428,7 @@ TAGS = [
     {"name": "runs", "description": "Executions of a pipeline, their state and console."},
     {"name": "artifacts", "description": "Files a run produced."},
     {"name": "sweeps", "description": "Many runs of one pipeline, one per combination of parameters."},
+    {"name": "workflows", "description": "DAGs of pipelines, whose artifacts feed the runs after them."},
     {"name": "input_files", "description": "Files a client uploads, to be run inputs."},
 ]
 
@@ -426,8 +491,11 @@ def operation(view):
     named = [PARAMETERS[p]["in"] for p in spec.get("parameters", []) if isinstance(p, str)]
     inline = [p["in"] for p in spec.get("parameters", []) if not isinstance(p, str)]
     errors = set(spec.get("errors", [])) | set(SERVER_ERRORS)
-    permissions = getattr(view, "required_permissions", None)
-    if permissions:
+    guard = getattr(view, "required_permissions", None)
+    # A view may name fewer permissions than its guard lets in, where the
+    # rest depends on what is asked for (a worker reading an artifact).
+    permissions = spec.get("x-permissions", guard)
+    if guard:
         op["x-permissions"] = list(permissions)
         errors |= {401, 403, 503}
     else:

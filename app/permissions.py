@@ -27,3 +27,8 @@ client_or_worker = permissions_required(
 def is_worker():
     """Whether the guarded request's key holds the worker permission."""
     return WorkflowPermissions.PIPELINES_WORKER.value in g.application.permission_ids
+
+
+def is_client():
+    """Whether the guarded request's key holds the client permission."""
+    return WorkflowPermissions.PIPELINES_CLIENT.value in g.application.permission_ids

@@ -22,6 +22,10 @@ PIPELINES = "/v1/pipelines"
 PIPELINE = "/v1/pipelines/<pipeline_uuid>"
 RUNS = "/v1/pipelines/<pipeline_uuid>/runs"
 RUN = "/v1/pipelines/<pipeline_uuid>/runs/<run_uuid>"
+WORKFLOWS = "/v1/workflows"
+WORKFLOW = "/v1/workflows/<workflow_uuid>"
+NODE = WORKFLOW + "/pipelines/<node_uuid>"
+WORKFLOW_RUN = WORKFLOW + "/runs/<workflow_run_uuid>"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,24 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/artifacts/expire", WORKER, 200, False),
     # The world's run has just reported: the sweep leaves it alone.
     Endpoint("POST", "/v1/runs/recover", WORKER, 200, False),
+    Endpoint("POST", WORKFLOWS, CLIENT, 201, True, {"json": {"name": "another"}}),
+    Endpoint("GET", WORKFLOWS, CLIENT, 200, False),
+    Endpoint("POST", WORKFLOWS + "/search", CLIENT, 200, False, {"json": {"uuids": ["<workflow_uuid>"]}}),
+    Endpoint("GET", WORKFLOW, CLIENT, 200, False),
+    Endpoint("PUT", WORKFLOW, CLIENT, 200, True, {"json": {"name": "renamed"}}),
+    Endpoint("DELETE", WORKFLOW, CLIENT, 204, True),
+    Endpoint(
+        "POST", WORKFLOW + "/pipelines", CLIENT, 201, True, {"json": {"pipeline_uuid": "<pipeline_uuid>"}}
+    ),
+    Endpoint("GET", WORKFLOW + "/pipelines", CLIENT, 200, False),
+    Endpoint("GET", NODE, CLIENT, 200, False),
+    # The world's node has a source: a node without any is a change.
+    Endpoint("PUT", NODE, CLIENT, 200, True, {"json": {"pipeline_uuid": "<pipeline_uuid>"}}),
+    Endpoint("DELETE", NODE, CLIENT, 204, True),
+    Endpoint("POST", WORKFLOW + "/runs", CLIENT, 201, True, {"json": {"inputs": []}}),
+    Endpoint("GET", WORKFLOW + "/runs", CLIENT, 200, False),
+    Endpoint("GET", WORKFLOW_RUN, CLIENT, 200, False),
+    Endpoint("POST", WORKFLOW_RUN + "/cancel", CLIENT, 200, True),
 ]
 
 
@@ -103,10 +125,25 @@ def world(api, client, keys):
     assert response.status_code == 204
     response = api.upload(pipeline["uuid"], run["uuid"], "volts.csv", b"t,v\n0,120\n")
     assert response.status_code == 201, response.get_json()
+    artifact_uuid = response.get_json()["uuid"]
+    workflow = client.post("/v1/workflows", json={"name": "w"}, headers=keys.client).get_json()
+    nodes = f"/v1/workflows/{workflow['uuid']}/pipelines"
+    first = client.post(nodes, json={"pipeline_uuid": pipeline["uuid"]}, headers=keys.client).get_json()
+    node = client.post(
+        nodes,
+        json={"pipeline_uuid": pipeline["uuid"], "source_workflow_pipelines": [first["uuid"]]},
+        headers=keys.client,
+    ).get_json()
+    workflow_run = client.post(
+        f"/v1/workflows/{workflow['uuid']}/runs", json={"inputs": []}, headers=keys.client
+    ).get_json()
     return {
         "pipeline_uuid": pipeline["uuid"],
         "run_uuid": run["uuid"],
-        "artifact_uuid": response.get_json()["uuid"],
+        "artifact_uuid": artifact_uuid,
+        "workflow_uuid": workflow["uuid"],
+        "node_uuid": node["uuid"],
+        "workflow_run_uuid": workflow_run["uuid"],
     }
 
 
@@ -176,7 +213,17 @@ def test_every_key_kind_gets_the_documented_status(app, client, keys, world, end
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda endpoint: endpoint.id)
 def test_keys_are_checked_before_anything_is_looked_up(client, keys, endpoint):
     """Without the right key an unknown pipeline is a 401/403, never a 404 that tells it apart."""
-    missing = {name: "0" * 32 for name in ("pipeline_uuid", "run_uuid", "artifact_uuid")}
+    missing = {
+        name: "0" * 32
+        for name in (
+            "pipeline_uuid",
+            "run_uuid",
+            "artifact_uuid",
+            "workflow_uuid",
+            "node_uuid",
+            "workflow_run_uuid",
+        )
+    }
     for kind in KINDS:
         if kind in endpoint.allowed:
             continue

@@ -21,6 +21,13 @@ APP_TABLES = {
     "artifact",
     "sweep",
     "input_file",
+    "workflow",
+    "workflow_pipeline",
+    "workflow_pipeline_edge",
+    "workflow_run",
+    "workflow_run_state",
+    "workflow_pipeline_run",
+    "run_input_artifact",
 }
 
 

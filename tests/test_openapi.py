@@ -154,8 +154,19 @@ def _matching_schemas():
         StateInputSchema,
     )
     from app.sweeps.schemas import SweepCreateSchema
+    from app.workflows.schemas import (
+        NodeInputSchema,
+        WorkflowInputSchema,
+        WorkflowRunCreateSchema,
+        WorkflowSchema,
+        WorkflowSearchSchema,
+    )
 
     inputs = {
+        "WorkflowInput": WorkflowInputSchema,
+        "WorkflowSearch": WorkflowSearchSchema,
+        "WorkflowPipelineInput": NodeInputSchema,
+        "WorkflowRunCreate": WorkflowRunCreateSchema,
         "PipelineInput": PipelineInputSchema,
         "PipelineSearch": PipelineSearchSchema,
         "RunCreate": RunCreateSchema,
@@ -166,6 +177,7 @@ def _matching_schemas():
         "SweepCreate": SweepCreateSchema,
     }
     outputs = {
+        "Workflow": WorkflowSchema,
         "Pipeline": PipelineSchema,
         "Run": RunSchema,
         "StateChange": StateChangeSchema,

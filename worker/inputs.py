@@ -25,6 +25,7 @@ CHUNK = 1024 * 1024
 # git may only use these transports; ext:: and the like could run commands.
 GIT_PROTOCOLS = ("https", "http", "ssh", "git")
 GIT_DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git": 9418}
+HTTP_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 class PreparationError(Exception):
@@ -162,6 +163,39 @@ def download_session(networks=None):
     return checked_session(networks, max_retries=retry)
 
 
+def _origin_and_path(url):
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or HTTP_DEFAULT_PORTS.get(scheme)
+    return (scheme, (parts.hostname or "").lower(), port), parts.path
+
+
+def is_api_url(url, server):
+    """Whether ``url`` is one of the API's own: the scheme, host and port of
+    ``server`` (WORKER_API_SERVER), and a path under its path."""
+    if not server:
+        return False
+    try:
+        origin, path = _origin_and_path(url)
+        api_origin, api_path = _origin_and_path(server)
+    except ValueError:  # a bad port
+        return False
+    if origin[0] not in HTTP_DEFAULT_PORTS or origin != api_origin:
+        return False
+    return path.startswith(api_path.rstrip("/") + "/")
+
+
+def api_key_headers(url, server=None, token=None):
+    """The worker's own key for a URL of the API (an upstream node's artifact:
+    docs/adr/0021-workers-reading-upstream-artifacts.md); nothing for any
+    other URL, whatever its host says. ``server`` and ``token`` default to
+    WORKER_API_SERVER and WORKER_API_TOKEN."""
+    server = os.environ.get("WORKER_API_SERVER") if server is None else server
+    if not is_api_url(url, server):
+        return {}
+    return {API_KEY_HEADER: os.environ.get("WORKER_API_TOKEN", "") if token is None else token}
+
+
 def copy_limited(chunks, destination, limit):
     """Write ``chunks`` to ``destination``; raise past ``limit`` bytes."""
     size = 0
@@ -193,30 +227,10 @@ def _unreachable(url, error):
     return f"the download from {where} failed ({type(error).__name__})"
 
 
-def _origin(parts):
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
-
-
-def api_key_headers(url):
-    """The worker's own key (``WORKER_API_TOKEN``) for a URL the Workflow API
-    serves (``WORKER_API_SERVER``'s origin and path): an input file a client
-    uploaded. None for any other URL, so the key never goes elsewhere."""
-    server, token = os.environ.get("WORKER_API_SERVER"), os.environ.get("WORKER_API_TOKEN")
-    if not server or not token:
-        return None
-    try:
-        target, api = urllib.parse.urlsplit(url), urllib.parse.urlsplit(server.rstrip("/") + "/")
-        same_origin = _origin(target) == _origin(api)
-    except ValueError:
-        return None
-    if same_origin and (target.path or "/").startswith(api.path):
-        return {API_KEY_HEADER: token}
-    return None
-
-
-def fetch(url, destination, limit, session, allow_files):
-    """Stream ``url`` into the open file ``destination``."""
+def fetch(url, destination, limit, session, allow_files, headers=None):
+    """Stream ``url`` into the open file ``destination``. With ``headers``
+    (the worker's key, for the API's own URLs) redirects are not followed:
+    the key must not travel to wherever a redirect points."""
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "file":
@@ -234,14 +248,16 @@ def fetch(url, destination, limit, session, allow_files):
         return
     if scheme not in ("http", "https"):
         raise PreparationError(f"unsupported URL scheme {scheme or 'none'!r}")
-    headers = api_key_headers(url)
     try:
-        # With the key, no redirect is followed: requests would send the
-        # header on to wherever it points.
         with session.get(
-            url, stream=True, timeout=DOWNLOAD_TIMEOUT, headers=headers, allow_redirects=headers is None
+            url, stream=True, timeout=DOWNLOAD_TIMEOUT, headers=headers, allow_redirects=not headers
         ) as response:
-            if response.status_code >= 400 or (headers and response.is_redirect):
+            if headers and response.is_redirect:
+                raise PreparationError(
+                    f"the API answered {response.status_code} with a redirect for {shown(url)}; "
+                    "check WORKER_API_SERVER."
+                )
+            if response.status_code >= 400:
                 raise PreparationError(
                     f"{response.status_code} {response.reason} from {shown(url)}; check the URL."
                 )
@@ -261,7 +277,8 @@ def download_input(name, url, folder, limit=None, session=None, allow_files=None
     """Download ``url`` to ``folder/name``, replacing what is there.
 
     Written to a temporary file and renamed into place, so a symlink the
-    checkout may hold under that name is replaced, never followed. Limits
+    checkout may hold under that name is replaced, never followed. A URL
+    of the API's own (WORKER_API_SERVER) is fetched with the worker's key. Limits
     default to ``WORKER_MAX_INPUT_BYTES`` and ``WORKER_ALLOW_FILE_URLS``, the
     session to ``download_session()``, which keeps out of
     ``WORKER_BLOCKED_NETWORKS``.
@@ -270,10 +287,13 @@ def download_input(name, url, folder, limit=None, session=None, allow_files=None
     if not is_plain_file_name(name):
         raise PreparationError(f"failed to download input {name!r}: not a plain file name")
     limit = max_input_bytes() if limit is None else limit
+    headers = api_key_headers(url)
+    if headers:  # the API is configuration, not a user's choice: not held to WORKER_BLOCKED_NETWORKS
+        session = download_session(networks=())
     handle, partial = tempfile.mkstemp(prefix=".download-", dir=folder)
     try:
         with os.fdopen(handle, "wb") as destination:
-            fetch(url, destination, limit, session or download_session(), allow_files)
+            fetch(url, destination, limit, session or download_session(), allow_files, headers)
         os.replace(partial, os.path.join(folder, name))
     except PreparationError as error:
         raise PreparationError(f"failed to download input {name}: {error}") from None

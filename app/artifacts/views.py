@@ -9,7 +9,7 @@ from datetime import UTC
 from flask import Blueprint, request
 
 from ..errors import ApiError
-from ..permissions import client_only, worker_only
+from ..permissions import client_or_worker, is_client, worker_only
 from ..runs.attempts import check_attempt, named_attempt
 from ..runs.views import find_run, find_worker_run
 from . import queries, services
@@ -66,9 +66,15 @@ def upload_artifact(pipeline_uuid, run_uuid):
 
 
 @blueprint.route("/<artifact_uuid>", methods=["GET"])
-@client_only
+@client_or_worker
 def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
     """Download an artifact's bytes, whole or one byte range.
+
+    A client key reads every artifact. A worker key (not in x-permissions:
+    its access depends on the artifact) reads only the artifacts that are
+    inputs of a run that is RUNNING (a workflow's node reading its sources'
+    artifacts), also when their pipeline was deleted since; for any other
+    uuid, known or not, it gets a 403.
 
     The content type is guessed from the name; `Content-Disposition: attachment`.
     The ETag is the artifact's sha256: `If-None-Match` with it gives a 304.
@@ -78,6 +84,7 @@ def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
     `POST /v1/artifacts/expire`) is a 410.
     ---
     tags: [artifacts]
+    x-permissions: [PIPELINES_CLIENT]
     parameters:
     - PipelineUuid
     - RunUuid
@@ -134,7 +141,11 @@ def download_artifact(pipeline_uuid, run_uuid, artifact_uuid):
       304: Not modified (If-None-Match matched the ETag).
     errors: [410, 416, 502]
     """
-    artifact = queries.get_artifact(find_run(pipeline_uuid, run_uuid), artifact_uuid)
+    client = is_client()
+    if not client and not queries.is_input_of_a_running_run(artifact_uuid):
+        raise ApiError(403, "A worker key may download only the inputs of a RUNNING run.")
+    run = find_run(pipeline_uuid, run_uuid, include_deleted=not client)
+    artifact = queries.get_artifact(run, artifact_uuid)
     if artifact.expired_at is not None:
         raise ApiError(410, f"The artifact expired at {_iso(artifact.expired_at)}; its bytes were deleted.")
     return artifact_response(artifact)

@@ -36,6 +36,9 @@ class Run(db.Model):
     heartbeat_at = db.Column(db.DateTime(timezone=True), nullable=True)
     # The run's JSON once it is final, for listings (final_json.py).
     final_json = db.deferred(db.Column(db.Text, nullable=True))
+    # The workflow run this run is a node of, if any: a state change then
+    # moves the workflow on (app/workflows/engine.py) without a lookup.
+    workflow_run_id = db.Column(db.Integer, db.ForeignKey("workflow_run.id"), nullable=True)
 
     pipeline = db.relationship("Pipeline", lazy="joined", innerjoin=True)
     states = db.relationship("RunStateChange", order_by="RunStateChange.id", cascade="all, delete-orphan")

@@ -16,7 +16,7 @@ from ..errors import ServiceUnavailable
 from .final_json import store_final_json
 from .models import ConsoleChunk, Run, RunStateChange
 from .queries import silent_runs, silent_since, std_err_at_line_start, waiting_runs, waiting_since
-from .services import notify_callback, task_arguments
+from .services import notify_callback, task_arguments, workflow_engine
 from .states import RunState
 
 log = logging.getLogger(__name__)
@@ -172,13 +172,19 @@ def _fail(run, cutoff, now, max_attempts):
         f"worker lost: no sign of life from its worker for {silence} seconds "
         f"after {run.attempt} attempt{'s' if run.attempt != 1 else ''}"
     )
+    workflow = workflow_engine() if run.workflow_run_id is not None else None
+    if workflow is not None:  # first, as in runs.services.change_state
+        workflow.lock(run.workflow_run_id)
     if not _settle(run, cutoff, now, RunState.FAILED.value, reason, completed_at=now):
         return 0
     store_final_json([run.id])
+    followup = workflow.step(run.workflow_run_id, now) if workflow is not None else None
     db.session.commit()
     log.info("run %s FAILED: %s", run.uuid, reason)
     run.state = RunState.FAILED.value
     notify_callback(run)
+    if followup is not None:
+        followup.send()
     return 1
 
 

@@ -89,6 +89,12 @@ def _numbered_insert():
 _NUMBERED_INSERT = _numbered_insert()
 
 
+def insert_run(values, first_state):
+    """Insert a run and its first state in the session's transaction, and
+    neither commit nor send its task (a workflow run's nodes): ``(id, sequence)``."""
+    return _insert_run_statements(db.session.connection(), values, first_state)
+
+
 def task_arguments(pipeline, run):
     """Everything the worker needs, as JSON, so it never opens the database."""
     return {
@@ -230,6 +236,9 @@ def change_state(run, new_state, attempt=None, from_worker=True):
     completion, say) cannot both win.
     """
     now = utcnow()
+    workflow = workflow_engine() if run.workflow_run_id is not None else None
+    if workflow is not None:
+        workflow.lock(run.workflow_run_id)
     claimed = _claim(run.id, now if from_worker else None)
     if is_over(claimed.state, claimed.attempt, attempt):
         _refuse(handed_over(claimed.state, claimed.attempt, attempt))
@@ -246,9 +255,13 @@ def change_state(run, new_state, attempt=None, from_worker=True):
     if RunState(new_state) in FINAL_STATES:
         db.session.flush()
         store_final_json([run.id])
+    # In this transaction: the workflow's next nodes never depend on a client.
+    followup = workflow.step(run.workflow_run_id, now) if workflow is not None else None
     db.session.commit()
     db.session.refresh(run)
     notify_callback(run)
+    if followup is not None:
+        followup.send()
     return run
 
 
@@ -283,6 +296,14 @@ def notify_cancelled(runs):
     for run_uuid, callback_url in runs:
         if callback_url:
             notify_callback(Run(uuid=run_uuid, callback_url=callback_url, state=RunState.CANCELLED.value))
+
+
+def workflow_engine():
+    """The workflow engine (app/workflows/engine.py), for a run that is a
+    workflow's node; imported here because workflows are built on runs."""
+    from ..workflows import engine
+
+    return engine
 
 
 def heartbeat(run, attempt=None):

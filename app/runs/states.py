@@ -4,6 +4,9 @@ from enum import StrEnum
 
 
 class RunState(StrEnum):
+    # A workflow's node waiting for its sources (app/workflows/engine.py):
+    # no task is sent for it until they have all COMPLETED.
+    QUEUED = "QUEUED"
     NOT_STARTED = "NOT_STARTED"
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
@@ -12,6 +15,7 @@ class RunState(StrEnum):
 
 
 ALLOWED_CHANGES = {
+    RunState.QUEUED: {RunState.NOT_STARTED, RunState.CANCELLED},
     RunState.NOT_STARTED: {RunState.RUNNING, RunState.CANCELLED},
     RunState.RUNNING: {RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED},
     RunState.COMPLETED: set(),

@@ -1,7 +1,7 @@
 """studies: run parameters, sweeps and input files
 
 Revision ID: 0007_studies
-Revises: 0005_run_recovery
+Revises: 0006_pipeline_network
 Create Date: 2026-12-02 00:00:00.000000
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0007_studies'
-down_revision = '0005_run_recovery'
+down_revision = '0006_pipeline_network'
 branch_labels = None
 depends_on = None
 
