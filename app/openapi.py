@@ -230,6 +230,7 @@ SCHEMAS = {
             "created_at",
             "started_at",
             "completed_at",
+            "progress",
             "inputs",
             "callback_url",
             "states",
@@ -243,6 +244,11 @@ SCHEMAS = {
             "created_at": _timestamp(),
             "started_at": _timestamp(nullable=True),
             "completed_at": _timestamp(nullable=True),
+            "progress": {
+                "allOf": [_schema("Progress")],
+                "nullable": True,
+                "description": "Null until the worker knows the simulated clock.",
+            },
             "inputs": {
                 "type": "array",
                 "items": {
@@ -278,12 +284,38 @@ SCHEMAS = {
     "ConsoleAppend": {
         "type": "object",
         "example": {"std_out": "more output\n"},
-        "description": "Appended to either stream or both; at least one field.",
+        "description": (
+            "Appended to either stream or both, with the run's progress if given; at least one field."
+        ),
         "minProperties": 1,
         "additionalProperties": False,
         "properties": {
             "std_out": _text(MAX_CONSOLE_CHARS),
             "std_err": _text(MAX_CONSOLE_CHARS),
+            "progress": _schema("Progress"),
+        },
+    },
+    "Progress": {
+        "type": "object",
+        "description": (
+            "The simulated clock: the time reached and the model's start and stop times "
+            "(ISO 8601, with the model's UTC offset when the engine's zone is known), and the "
+            "fraction of the simulated span done, which never decreases. stop and fraction are "
+            "null for a model with no stop time."
+        ),
+        "example": {
+            "clock": "2020-07-01T06:00:00-04:00",
+            "start": "2020-07-01T00:00:00-04:00",
+            "stop": "2020-07-02T00:00:00-04:00",
+            "fraction": 0.25,
+        },
+        "required": ["clock", "start", "stop", "fraction"],
+        "additionalProperties": False,
+        "properties": {
+            "clock": _text(40, minimum=1, description="The simulated time reached."),
+            "start": _text(40, minimum=1),
+            "stop": _text(40, minimum=1, nullable=True),
+            "fraction": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True},
         },
     },
     "Artifact": {

@@ -147,6 +147,7 @@ def _matching_schemas():
     from app.runs.schemas import (
         ConsoleAppendSchema,
         ConsoleSchema,
+        ProgressSchema,
         RunCreateSchema,
         RunInputSchema,
         RunSchema,
@@ -162,6 +163,7 @@ def _matching_schemas():
         "State": StateInputSchema,
         "ConsoleReplace": ConsoleSchema,
         "ConsoleAppend": ConsoleAppendSchema,
+        "Progress": ProgressSchema,
     }
     outputs = {
         "Pipeline": PipelineSchema,

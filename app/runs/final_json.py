@@ -84,6 +84,7 @@ def store_final_json(run_ids):
             Run.completed_at,
             Run.inputs,
             Run.callback_url,
+            Run.progress,
         )
         .join(Pipeline, Pipeline.id == Run.pipeline_id)
         .where(Run.id.in_(run_ids), Run.state.in_(_FINAL_STATE_NAMES))

@@ -95,7 +95,7 @@ def artifact_json(artifact, url):
 
 
 def _run(values, pipeline_uuid, states, artifacts, times):
-    run_uuid, sequence, state, created_at, started_at, completed_at, inputs, callback_url = values
+    run_uuid, sequence, state, created_at, started_at, completed_at, inputs, callback_url, progress = values
     return {
         "uuid": run_uuid,
         "pipeline_uuid": pipeline_uuid,
@@ -104,6 +104,7 @@ def _run(values, pipeline_uuid, states, artifacts, times):
         "created_at": times(created_at),
         "started_at": started_at and times(started_at),
         "completed_at": completed_at and times(completed_at),
+        "progress": progress,
         "inputs": [{"name": item.get("name"), "url": item.get("url")} for item in inputs],
         "callback_url": callback_url,
         "states": states,
@@ -124,6 +125,7 @@ def run_output(run):
         run.completed_at,
         run.inputs,
         run.callback_url,
+        run.progress,
     )
     states = [{"state": change.state, "created_at": iso(change.created_at)} for change in run.states]
     artifacts = [artifact_json(artifact, url(run.uuid, artifact.uuid)) for artifact in run.artifacts]
@@ -135,7 +137,7 @@ def runs_output(pipeline_uuid, runs, states, artifacts, parts=None):
     ``artifact_urls`` takes them.
 
     ``runs``: (id, uuid, sequence, state, created_at, started_at,
-    completed_at, inputs, callback_url); ``states``: (run_id, state,
+    completed_at, inputs, callback_url, progress); ``states``: (run_id, state,
     created_at); ``artifacts``: (run_id, *ARTIFACT_ATTRIBUTES); the last two
     oldest first.
     """

@@ -65,6 +65,7 @@ RUN_COLUMNS = (
     Run.completed_at,
     Run.inputs,
     Run.callback_url,
+    Run.progress,
 )
 
 
