@@ -295,6 +295,19 @@ SCHEMAS = {
             "progress": _schema("Progress"),
         },
     },
+    "RunEventStream": {
+        "type": "string",
+        "description": (
+            "Server-Sent Events. Each event is `id: <state>-<chunk>-<progress>`, `event: <kind>`, "
+            "`data: <JSON>`: `state` {state, created_at}, `console` {std_out, std_err} (output not "
+            "sent before), `progress` (a Progress). Lines starting with `:` are keep-alive "
+            "comments. The stream ends after the run's final state."
+        ),
+        "example": (
+            'id: 3-0-0\nevent: state\ndata: {"state":"RUNNING","created_at":"2026-12-01T10:00:01+00:00"}\n\n'
+            'id: 3-17-2\nevent: console\ndata: {"std_out":"Processing ...\\n","std_err":""}\n\n'
+        ),
+    },
     "Progress": {
         "type": "object",
         "description": (
@@ -439,6 +452,16 @@ PARAMETERS = {
         "required": False,
         "description": "Only runs whose newest state is this one.",
         "schema": _schema("RunState"),
+    },
+    "LastEventId": {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "description": (
+            "The id of the last event a client got (EventSource sends it when it reconnects): "
+            "the stream then sends only what came after it. Malformed: 400."
+        ),
+        "schema": {"type": "string", "pattern": r"^\d{1,18}-\d{1,18}-\d{1,18}$"},
     },
     "RunAttempt": {
         "name": "Workflow-Run-Attempt",

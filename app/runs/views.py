@@ -15,6 +15,7 @@ from ..pipelines.queries import get_pipeline
 from . import queries, recovery, services
 from .attempts import check_attempt, named_attempt
 from .output import run_output
+from .streaming import event_stream
 from .schemas import console_append, console_replace, empty_body, run_create, state_input
 from .states import STATE_NAMES, RunState
 
@@ -128,6 +129,42 @@ def get_run(pipeline_uuid, run_uuid):
       503: {$ref: '#/components/responses/ServiceUnavailable'}
     """
     return run_output(find_run(pipeline_uuid, run_uuid, with_history=True))
+
+
+@blueprint.route("/<run_uuid>/events", methods=["GET"])
+@client_only
+def run_events(pipeline_uuid, run_uuid):
+    """Follow a run: its states, console and progress as Server-Sent Events.
+
+    Opens with the run as it is (a `state` event per state so far, the
+    console so far as one `console` event, the latest `progress`), then
+    sends each new event: `console` (`{"std_out", "std_err"}`, each piece
+    of output once, in order), `state` (`{"state", "created_at"}`),
+    `progress` (a Progress). Every event has an `id`; a client that
+    reconnects with `Last-Event-ID` gets only what came after it. A
+    comment line at least every 15 s; the stream ends after the final
+    state.
+    ---
+    operationId: run_events
+    tags: [runs]
+    x-permissions: [PIPELINES_CLIENT]
+    parameters:
+      - $ref: '#/components/parameters/PipelineUuid'
+      - $ref: '#/components/parameters/RunUuid'
+      - $ref: '#/components/parameters/LastEventId'
+    responses:
+      200:
+        description: The run's events, until its final state.
+        content:
+          text/event-stream:
+            schema: {$ref: '#/components/schemas/RunEventStream'}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      503: {$ref: '#/components/responses/ServiceUnavailable'}
+    """
+    return event_stream(find_run(pipeline_uuid, run_uuid))
 
 
 @blueprint.route("/<run_uuid>/state", methods=["GET"])
