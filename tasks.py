@@ -141,6 +141,7 @@ def recover_runs(c):
         "throughput-jobs": "jobs per job-throughput figure (default 12)",
         "embedded": "also time job latency on the embedded default (default yes)",
         "write": "write docs/benchmarks.md (default yes)",
+        "streams": "open event streams beside the usual load (default 200; 0: none)",
     },
     iterable=["only"],
 )
@@ -154,6 +155,7 @@ def bench(
     throughput_jobs=None,
     embedded=True,
     write=True,
+    streams=None,
 ):
     """Benchmark the API and the workers on a stack of their own; writes docs/benchmarks.md."""
     from bench.suite import main
@@ -164,6 +166,7 @@ def bench(
         "--clients": clients,
         "--jobs": jobs,
         "--throughput-jobs": throughput_jobs,
+        "--streams": streams,
     }
     argv = [part for name, value in options.items() if value is not None for part in (name, str(value))]
     if only:

@@ -67,7 +67,9 @@ def _read(run_id, cursor):
     (read first, or among the states) is read too."""
     connection = db.session.connection()
     was_final = connection.execute(_STATE, {"run_id": run_id}).scalar_one() in _FINAL
-    states = connection.execute(_STATES.order_by(RunStateChange.id), {"run_id": run_id, "after": cursor.state})
+    states = connection.execute(
+        _STATES.order_by(RunStateChange.id), {"run_id": run_id, "after": cursor.state}
+    )
     states = states.all()
     chunks = connection.execute(_CHUNKS.order_by(ConsoleChunk.id), {"run_id": run_id, "after": cursor.chunk})
     chunks = chunks.all()
@@ -110,7 +112,8 @@ def following(run_id, cursor):
     progress goes before a final state, which is always the last event)."""
     was_final, states, chunks, (progress, sequence) = _read(run_id, cursor)
     merged = sorted(
-        [(state.created_at, 0, state) for state in states] + [(chunk.created_at, 1, chunk) for chunk in chunks],
+        [(state.created_at, 0, state) for state in states]
+        + [(chunk.created_at, 1, chunk) for chunk in chunks],
         key=lambda item: (item[0], item[1], item[2].id),
     )
     parts, pending = [], []
@@ -161,4 +164,6 @@ def positions(run_ids):
 
 
 def is_behind(cursor, position):
-    return position.state > cursor.state or position.chunk > cursor.chunk or position.progress > cursor.progress
+    return (
+        position.state > cursor.state or position.chunk > cursor.chunk or position.progress > cursor.progress
+    )

@@ -51,4 +51,3 @@ def _in_this_thread(run_id, opening, cursor, ended):
         if time.monotonic() - quiet_since >= config["EVENTS_KEEPALIVE"]:
             quiet_since = time.monotonic()
             yield events.KEEPALIVE
-

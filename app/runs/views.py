@@ -15,9 +15,9 @@ from ..pipelines.queries import get_pipeline
 from . import queries, recovery, services
 from .attempts import check_attempt, named_attempt
 from .output import run_output
-from .streaming import event_stream
 from .schemas import console_append, console_replace, empty_body, run_create, state_input
 from .states import STATE_NAMES, RunState
+from .streaming import event_stream
 
 blueprint = Blueprint("runs", __name__, url_prefix="/v1/pipelines/<pipeline_uuid>/runs")
 recovery_blueprint = Blueprint("run_recovery", __name__, url_prefix="/v1/runs")

@@ -7,6 +7,7 @@ several progress lines, about one a second.
 """
 
 import json
+import time
 from datetime import datetime
 
 import pytest
@@ -85,6 +86,7 @@ def test_progress_grows_while_running_and_is_one_at_the_end(stack):
             seen.append(current["progress"])
         if current["state"] in {"COMPLETED", "FAILED", "CANCELLED"}:
             break
+        time.sleep(0.2)
     assert current["state"] == "COMPLETED", stack.get(run, "/console")
     for progress in seen:
         assert_progress_sound(progress)
@@ -126,7 +128,11 @@ def test_a_resumed_stream_sends_only_what_came_after(stack):
     first.close()
     after = read_events(open_stream(stack, run, last_event_id=before[-1][0]))
     both = before + after
-    assert [data["state"] for _, kind, data in both if kind == "state"] == ["NOT_STARTED", "RUNNING", "COMPLETED"]
+    assert [data["state"] for _, kind, data in both if kind == "state"] == [
+        "NOT_STARTED",
+        "RUNNING",
+        "COMPLETED",
+    ]
     assert console_of(both) == stack.get(run, "/console")
     # Resuming from the very end sends nothing more and ends at once.
     assert read_events(open_stream(stack, run, last_event_id=after[-1][0])) == []
