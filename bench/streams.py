@@ -12,7 +12,10 @@ On a stack of its own (gunicorn with 2 processes of 4 threads, as
 2. the usual load (``WORKLOADS`` of ``bench.http_load``) without streams;
 3. one stream opened on each run, then the same load again, while every
    stream reads its events; a line's delay is the time from the feeder's
-   POST to its arrival in a stream.
+   POST to its arrival in a stream;
+4. the streams closed, the load once more without them: the reference is
+   the mean of 2 and 4, so that a change in the machine's other load over
+   the run weighs on both sides alike.
 """
 
 import argparse
@@ -32,7 +35,9 @@ from . import BENCH_REDIS_DB, http_load
 API_WORKERS = 2
 API_THREADS = 4
 WORKLOADS = ["read-run", "list-10", "replace-console"]
-FED_RUNS = 20
+# Runs that are executing and so write console: two worker processes' worth
+# on this machine, and two more.
+FED_RUNS = 4
 FEED_INTERVAL = 0.5
 
 
@@ -128,16 +133,20 @@ def measure(api, streams=200, clients=8, warmup=2, duration=10, report=print):
             delays = sorted(readers.delays)
         finally:
             readers.close()
+        time.sleep(2)  # the server drops the closed streams at their next write
+        report("without streams again:")
+        again = http_load.run_workloads(api, workloads, clients, warmup, duration, report=report)
     finally:
         feeder.stop.set()
-    for without, with_streams in zip(before, after, strict=True):
+    for first, with_streams, last in zip(before, after, again, strict=True):
+        without = (first.rate + last.rate) / 2
         figures["rows"].append(
             {
-                "label": without.workload.label,
-                "without": without.rate,
+                "label": first.workload.label,
+                "without": without,
                 "with": with_streams.rate,
-                "ratio": with_streams.rate / without.rate if without.rate else float("nan"),
-                "errors": without.errors + with_streams.errors,
+                "ratio": with_streams.rate / without if without else float("nan"),
+                "errors": first.errors + with_streams.errors + last.errors,
             }
         )
     figures["opened"], figures["failed"] = readers.opened, len(readers.failed)

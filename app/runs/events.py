@@ -57,23 +57,23 @@ _STATES = db.select(RunStateChange.id, RunStateChange.state, RunStateChange.crea
 _CHUNKS = db.select(ConsoleChunk.id, ConsoleChunk.stream, ConsoleChunk.text, ConsoleChunk.created_at).where(
     ConsoleChunk.run_id == db.bindparam("run_id"), ConsoleChunk.id > db.bindparam("after")
 )
-_PROGRESS = db.select(Run.progress, Run.progress_seq).where(Run.id == db.bindparam("run_id"))
-_STATE = db.select(Run.state).where(Run.id == db.bindparam("run_id"))
+_RUN = db.select(Run.state, Run.progress, Run.progress_seq).where(Run.id == db.bindparam("run_id"))
 
 
 def _read(run_id, cursor):
-    """Whether the run had ended, then states, chunks and progress past
-    ``cursor``. In this order: what was written before the final state
-    (read first, or among the states) is read too."""
+    """Whether the run had ended, and its progress, then states and chunks
+    past ``cursor``. In this order: whatever was written before the final
+    state (read first, or among the states) is read too. A progress report
+    written after the first read is found by the next poll."""
     connection = db.session.connection()
-    was_final = connection.execute(_STATE, {"run_id": run_id}).scalar_one() in _FINAL
+    state, progress, sequence = connection.execute(_RUN, {"run_id": run_id}).one()
+    was_final = state in _FINAL
     states = connection.execute(
         _STATES.order_by(RunStateChange.id), {"run_id": run_id, "after": cursor.state}
     )
     states = states.all()
     chunks = connection.execute(_CHUNKS.order_by(ConsoleChunk.id), {"run_id": run_id, "after": cursor.chunk})
     chunks = chunks.all()
-    progress, sequence = connection.execute(_PROGRESS, {"run_id": run_id}).one()
     progress = progress if sequence > cursor.progress and progress is not None else None
     return was_final, states, chunks, (progress, sequence)
 
