@@ -20,11 +20,14 @@ On a stack of its own (gunicorn with 2 processes of 4 threads, as
 
 import argparse
 import json
+import os
+import socket
 import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -61,13 +64,14 @@ class Feeder:
 
 
 class Streams:
-    """One reader thread per stream; counts events and console delays."""
+    """One reader thread per stream, on a plain socket (which ``close`` can
+    shut down under a blocked read); counts console delays."""
 
     def __init__(self, api, runs):
         self.api = api
         self.delays, self.events, self.opened, self.failed = [], 0, 0, []
         self.lock = threading.Lock()
-        self.responses = []
+        self.sockets = []
         self.threads = [threading.Thread(target=self._read, args=(run,), daemon=True) for run in runs]
 
     def open(self, timeout=60):
@@ -78,24 +82,33 @@ class Streams:
             time.sleep(0.1)
 
     def _read(self, run):
+        address = urlsplit(self.api.url)
+        key = self.api.client[http_load.API_KEY_HEADER]
+        request = (
+            f"GET {http_load.run_path(run, '/events')} HTTP/1.1\r\nHost: {address.netloc}\r\n"
+            f"{http_load.API_KEY_HEADER}: {key}\r\nAccept: text/event-stream\r\n\r\n"
+        )
         try:
-            response = requests.get(
-                self.api.url + http_load.run_path(run, "/events"),
-                headers=self.api.client,
-                stream=True,
-                timeout=(10, 120),
-            )
-            response.raise_for_status()
-        except requests.RequestException as error:
+            sock = socket.create_connection((address.hostname, address.port), timeout=30)
+            sock.sendall(request.encode())
+            reader = sock.makefile("rb")
+            status = reader.readline().decode()
+            if " 200 " not in status:
+                raise OSError(status.strip())
+            while reader.readline() not in (b"\r\n", b""):
+                pass  # the head
+            sock.settimeout(None)
+        except OSError as error:
             with self.lock:
                 self.failed.append(str(error))
             return
         with self.lock:
             self.opened += 1
-            self.responses.append(response)
+            self.sockets.append(sock)
         kind = None
         try:
-            for line in response.iter_lines(decode_unicode=True):
+            for raw in reader:
+                line = raw.decode().rstrip("\n")
                 if line.startswith("event: "):
                     kind = line[7:]
                 elif line.startswith("data: ") and kind == "console":
@@ -105,12 +118,17 @@ class Streams:
                     with self.lock:
                         self.events += 1
                         self.delays += [now - stamp for stamp in stamps]
-        except (requests.RequestException, AttributeError, ValueError):
-            pass  # closed at the end
+        except (OSError, ValueError):
+            pass  # shut down at the end
 
     def close(self):
-        for response in list(self.responses):
-            response.close()
+        for sock in list(self.sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in self.threads:
+            thread.join(5)
 
 
 def measure(api, streams=200, clients=8, warmup=2, duration=10, report=print):
@@ -120,6 +138,7 @@ def measure(api, streams=200, clients=8, warmup=2, duration=10, report=print):
     feeder = Feeder(api, runs[:FED_RUNS])
     feeder.thread.start()
     figures = {"streams": streams, "clients": clients, "duration": duration, "rows": []}
+    figures["load_before"] = "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
     try:
         report(f"without streams ({clients} clients, {duration:g} s each):")
         before = http_load.run_workloads(api, workloads, clients, warmup, duration, report=report)
@@ -150,6 +169,7 @@ def measure(api, streams=200, clients=8, warmup=2, duration=10, report=print):
             }
         )
     figures["opened"], figures["failed"] = readers.opened, len(readers.failed)
+    figures["load_after"] = "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
     figures["lines"] = len(delays)
     if delays:
         figures["delay_p50"] = statistics.median(delays)
@@ -177,7 +197,9 @@ def section(figures, command):
         "without streams, then with one `GET .../events` stream open on each run",
         f"({figures['opened']} opened, {figures['failed']} failed), then without them again, in the same",
         'run; "without" is the mean of the two. The target: with the streams, at least',
-        "80% of the throughput without them.",
+        "80% of the throughput without them. Load average (1, 5, 15 minutes)",
+        f"{figures['load_before']} before, {figures['load_after']} after: on a machine busy with",
+        "other work the figures of each phase move with it, and the ratio less.",
         "",
         "| workload | without streams (req/s) | with streams (req/s) | ratio | errors |",
         "| --- | ---: | ---: | ---: | ---: |",

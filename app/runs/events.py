@@ -48,9 +48,6 @@ def encode(kind, data, cursor):
     return f"id: {cursor}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-KEEPALIVE = ": keep-alive\n\n"
-
-
 _STATES = db.select(RunStateChange.id, RunStateChange.state, RunStateChange.created_at).where(
     RunStateChange.run_id == db.bindparam("run_id"), RunStateChange.id > db.bindparam("after")
 )
@@ -167,3 +164,23 @@ def is_behind(cursor, position):
     return (
         position.state > cursor.state or position.chunk > cursor.chunk or position.progress > cursor.progress
     )
+
+
+@dataclass(frozen=True)
+class RunEvents:
+    """What the hub (``stream_hub.py``) streams for one run. A sweep's or a
+    workflow run's stream is another such source: a ``key``, its own
+    ``following`` and a ``positions`` for all its keys at once."""
+
+    key: int  # the run's id
+
+    def following(self, cursor):
+        return following(self.key, cursor)
+
+    @staticmethod
+    def positions(keys):
+        return positions(keys)
+
+    @staticmethod
+    def is_behind(cursor, position):
+        return is_behind(cursor, position)

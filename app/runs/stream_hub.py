@@ -10,8 +10,9 @@ loop writes every stream of the process; the request thread is free at once.
 
 One poller asks the database, every ``EVENTS_POLL_INTERVAL`` seconds and in
 one query for all the runs streamed here, where each run's states, console
-and progress are (``events.positions``); a stream that is behind reads its
-new events (``events.following``) and writes them. Database work runs on a
+and progress are (a source's ``positions``: ``events.RunEvents`` for a run);
+a stream that is behind reads its new events (its ``following``) and
+writes them. Database work runs on a
 small thread pool, never on the loop. See docs/adr/0022-event-streams.md.
 """
 
@@ -24,8 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from roles.models import db
 
-from . import events
-
 log = logging.getLogger(__name__)
 
 HEAD = (
@@ -36,6 +35,7 @@ HEAD = (
     "Connection: close\r\n"
     "\r\n"
 )
+KEEPALIVE = ": keep-alive\n\n"
 # A client that reads slower than its run writes is dropped (it can resume).
 MAX_UNSENT_BYTES = 4 * 1024 * 1024
 
@@ -53,8 +53,8 @@ def take_connection(sock):
 
 
 class Stream:
-    def __init__(self, run_id, cursor):
-        self.run_id = run_id
+    def __init__(self, source, cursor):
+        self.source = source  # e.g. events.RunEvents
         self.cursor = cursor
         self.wake = asyncio.Event()
 
@@ -75,10 +75,10 @@ class Hub:
         self.loop.create_task(self._poll())
         self.loop.run_forever()
 
-    def add(self, sock, run_id, opening, cursor, ended):
+    def add(self, sock, source, opening, cursor, ended):
         """Serve ``sock`` (already taken from gunicorn): the opening text, then
-        the events after ``cursor``, unless ``ended``. Thread-safe."""
-        asyncio.run_coroutine_threadsafe(self._serve(sock, run_id, opening, cursor, ended), self.loop)
+        ``source``'s events after ``cursor``, unless ``ended``. Thread-safe."""
+        asyncio.run_coroutine_threadsafe(self._serve(sock, source, opening, cursor, ended), self.loop)
 
     def _in_app(self, function, *arguments):
         with self.app.app_context():
@@ -90,14 +90,14 @@ class Hub:
     async def _database(self, function, *arguments):
         return await self.loop.run_in_executor(self.database, self._in_app, function, *arguments)
 
-    async def _serve(self, sock, run_id, opening, cursor, ended):
+    async def _serve(self, sock, source, opening, cursor, ended):
         sock.setblocking(False)
         try:
             reader, writer = await asyncio.open_connection(sock=sock)
         except OSError:
             sock.close()
             return
-        stream = Stream(run_id, cursor)
+        stream = Stream(source, cursor)
         self.streams.add(stream)
         try:
             writer.write((HEAD + opening).encode())
@@ -106,11 +106,11 @@ class Hub:
                 try:
                     await asyncio.wait_for(stream.wake.wait(), self.keepalive)
                 except TimeoutError:
-                    writer.write(events.KEEPALIVE.encode())
+                    writer.write(KEEPALIVE.encode())
                     await writer.drain()
                     continue
                 stream.wake.clear()
-                text, stream.cursor, ended = await self._database(events.following, run_id, stream.cursor)
+                text, stream.cursor, ended = await self._database(source.following, stream.cursor)
                 if text:
                     writer.write(text.encode())
                     if writer.transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
@@ -119,7 +119,7 @@ class Hub:
         except (OSError, ConnectionError):
             pass  # the client went away
         except Exception:
-            log.exception("event stream of run %s failed", run_id)
+            log.exception("event stream of %s failed", source)
         finally:
             self.streams.discard(stream)
             writer.close()
@@ -129,16 +129,19 @@ class Hub:
             await asyncio.sleep(self.poll_interval)
             if not self.streams:
                 continue
-            watched = {stream.run_id for stream in self.streams}
-            try:
-                found = await self._database(events.positions, watched)
-            except Exception:  # noqa: BLE001 - the database may be away; try again
-                log.warning("event streams: positions not read", exc_info=True)
-                continue
-            for stream in list(self.streams):
-                position = found.get(stream.run_id)
-                if position is not None and events.is_behind(stream.cursor, position):
-                    stream.wake.set()
+            by_kind = {}
+            for stream in self.streams:
+                by_kind.setdefault(type(stream.source), []).append(stream)
+            for kind, streams in by_kind.items():
+                try:
+                    found = await self._database(kind.positions, {stream.source.key for stream in streams})
+                except Exception:  # noqa: BLE001 - the database may be away; try again
+                    log.warning("event streams: positions not read", exc_info=True)
+                    continue
+                for stream in streams:
+                    position = found.get(stream.source.key)
+                    if position is not None and kind.is_behind(stream.cursor, position):
+                        stream.wake.set()
 
 
 _hub = None

@@ -10,7 +10,7 @@ from flask import Response, current_app, request, stream_with_context
 from roles.models import db
 
 from . import events
-from .stream_hub import hub, take_connection
+from .stream_hub import KEEPALIVE, hub, take_connection
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -23,7 +23,7 @@ def event_stream(run):
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:
         app = current_app._get_current_object()
-        hub(app).add(take_connection(sock), run_id, opening, cursor, ended)
+        hub(app).add(take_connection(sock), events.RunEvents(run_id), opening, cursor, ended)
         # Written to the dead socket pair that gunicorn now holds: lost.
         return Response(status=200, headers={"Connection": "close"})
     return Response(
@@ -50,4 +50,4 @@ def _in_this_thread(run_id, opening, cursor, ended):
         db.session.remove()
         if time.monotonic() - quiet_since >= config["EVENTS_KEEPALIVE"]:
             quiet_since = time.monotonic()
-            yield events.KEEPALIVE
+            yield KEEPALIVE
