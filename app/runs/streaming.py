@@ -21,7 +21,9 @@ def event_stream(run):
     run_id = run.id
     db.session.remove()  # the connection goes back to the pool now, not when the stream ends
     sock = request.environ.get("gunicorn.socket")
-    if sock is not None:
+    # Only a connection that carries this request alone (HTTP/1.x, not an
+    # HTTP/2 connection's stream) can be handed over.
+    if sock is not None and request.environ.get("SERVER_PROTOCOL", "").startswith("HTTP/1"):
         app = current_app._get_current_object()
         hub(app).add(take_connection(sock), events.RunEvents(run_id), opening, cursor, ended)
         # Written to the dead socket pair that gunicorn now holds: lost.
