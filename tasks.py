@@ -143,6 +143,7 @@ def recover_runs(c):
         "write": "write docs/benchmarks.md (default yes)",
         "sweep-runs": "runs of the large sweep created and paged (default 10000; 0: none)",
         "drain-runs": "runs drained through the service against by hand (default 100; 0: none)",
+        "streams": "open event streams beside the usual load (default 200; 0: none)",
     },
     iterable=["only"],
 )
@@ -158,6 +159,7 @@ def bench(
     write=True,
     sweep_runs=None,
     drain_runs=None,
+    streams=None,
 ):
     """Benchmark the API and the workers on a stack of their own; writes docs/benchmarks.md."""
     from bench.suite import main
@@ -170,6 +172,7 @@ def bench(
         "--throughput-jobs": throughput_jobs,
         "--sweep-runs": sweep_runs,
         "--drain-runs": drain_runs,
+        "--streams": streams,
     }
     argv = [part for name, value in options.items() if value is not None for part in (name, str(value))]
     if only:

@@ -104,6 +104,8 @@ def from_environment():
         "RUN_MAX_ATTEMPTS": env_number("RUN_MAX_ATTEMPTS", int, 2, minimum=1),
         "RUN_QUEUE_TIMEOUT": env_number("RUN_QUEUE_TIMEOUT", float, 900.0),
         "ALLOW_FILE_URLS": env_flag("ALLOW_FILE_URLS"),
+        "EVENTS_POLL_INTERVAL": env_number("EVENTS_POLL_INTERVAL", float, 0.25, minimum=0.01),
+        "EVENTS_KEEPALIVE": env_number("EVENTS_KEEPALIVE", float, 10.0, minimum=0.1),
         "BLOCKED_NETWORKS": network_list(os.environ.get("BLOCKED_NETWORKS")),
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
         "MAX_CONTENT_LENGTH": int(max_content) if max_content else 1024**3,

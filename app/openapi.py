@@ -66,6 +66,7 @@ from .runs.schemas import (
     ConsoleAppendSchema,
     ConsoleSchema,
     InputSchema,
+    ProgressSchema,
     RunCreateSchema,
     RunInputSchema,
     RunSchema,
@@ -91,6 +92,7 @@ INPUTS = {
     "RunInput": RunInputSchema,
     "RunCreate": RunCreateSchema,
     "ConsoleReplace": ConsoleSchema,
+    "Progress": ProgressSchema,
     "ConsoleAppend": ConsoleAppendSchema,
     "SweepCreate": SweepCreateSchema,
     "WorkflowInput": WorkflowInputSchema,
@@ -129,6 +131,12 @@ EXAMPLES = {
         "parameters": {"load_w": 50000, "feeder": "R1-12.47-1"},
     },
     "ConsoleReplace": {"std_out": "Core profile: ...\n", "std_err": ""},
+    "Progress": {
+        "clock": "2020-07-01T06:00:00-04:00",
+        "start": "2020-07-01T00:00:00-04:00",
+        "stop": "2020-07-02T00:00:00-04:00",
+        "fraction": 0.25,
+    },
     "ConsoleAppend": {"std_out": "more output\n"},
     "SweepCreate": {
         "inputs": [{"name": "ieee4.glm", "url": "https://example.com/ieee4.glm"}],
@@ -188,6 +196,19 @@ SCHEMAS = {
         }
     ),
     "RunState": {"type": "string", "enum": STATE_NAMES},
+    "RunEventStream": {
+        "type": "string",
+        "description": (
+            "Server-Sent Events. Each event is `id: <state>-<chunk>-<progress>`, `event: <kind>`, "
+            "`data: <JSON>`: `state` {state, created_at}, `console` {std_out, std_err} (output not "
+            "sent before), `progress` (a Progress). Lines starting with `:` are keep-alive "
+            "comments. The stream ends after the run's final state."
+        ),
+        "example": (
+            'id: 3-0-0\nevent: state\ndata: {"state":"RUNNING","created_at":"2026-12-01T10:00:01+00:00"}\n\n'
+            'id: 3-17-2\nevent: console\ndata: {"std_out":"Processing ...\\n","std_err":""}\n\n'
+        ),
+    },
     "Sweep": _object(
         {
             "uuid": {"type": "string", "pattern": UUID_PATTERN},
@@ -346,6 +367,13 @@ PARAMETERS = {
         "(the run went back to the queue, or another attempt has it); not checked when absent; "
         "malformed: 400.",
         {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        where="header",
+    ),
+    "LastEventId": _query(
+        "Last-Event-ID",
+        "The id of the last event a client got (EventSource sends it when it reconnects): "
+        "the stream then sends only what came after it. Malformed: 400.",
+        {"type": "string", "pattern": r"^\d{1,18}-\d{1,18}-\d{1,18}$"},
         where="header",
     ),
     "ArtifactName": _query(

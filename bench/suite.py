@@ -39,7 +39,7 @@ import requests
 from tests.e2e.stack import FINAL_STATES, Stack
 from tests.processes import REPO_ROOT
 
-from . import BENCH_REDIS_DB, http_load, job_latency, sandbox_cost, studies
+from . import BENCH_REDIS_DB, http_load, job_latency, sandbox_cost, streams, studies
 
 API_WORKERS = 2
 API_THREADS = 4
@@ -181,6 +181,11 @@ def run_suite(args, folder):
         figures["http"] = http_load.run_workloads(
             api, http_load.pick(args.only), args.clients, args.warmup, args.duration, report=say
         )
+        if args.streams:
+            say(f"\nEvent streams: the usual load without, then with {args.streams} open streams")
+            figures["streams"] = streams.measure(
+                api, args.streams, args.clients, args.warmup, args.duration, report=say
+            )
         # The runs created above wait in the queue; no worker should see them.
         redis.Redis.from_url(stack.broker_url).flushdb()
 
@@ -482,7 +487,10 @@ def document(figures, command, args):
         "`RunSchema` and `ArtifactSchema` declare, and that PostgreSQL's JSON is the same.",
         "`tests/test_listing_plan.py` checks that plan on a run table of about 20 MB.",
     ]
-    return "\n".join(parts) + "\n"
+    text = "\n".join(parts) + "\n"
+    if figures.get("streams"):
+        text += "\n" + streams.section(figures["streams"], "part of the run above")
+    return text
 
 
 def add_arguments(parser):
@@ -495,6 +503,12 @@ def add_arguments(parser):
         "--no-embedded", dest="embedded", action="store_false", help="skip the embedded stack"
     )
     studies.add_arguments(parser)
+    parser.add_argument(
+        "--streams",
+        type=int,
+        default=200,
+        help="open event streams beside the usual load (default 200; 0: none)",
+    )
     parser.add_argument("--no-write", dest="write", action="store_false", help=f"do not write {DOCUMENT}")
 
 

@@ -56,6 +56,8 @@ ENDPOINTS = [
     Endpoint("PUT", RUN + "/state", WORKER, 200, True, {"json": {"state": "COMPLETED"}}),
     Endpoint("POST", RUN + "/cancel", CLIENT, 200, True),
     Endpoint("GET", RUN + "/console", CLIENT, 200, False),
+    # The run is RUNNING: the stream stays open; its status is what is checked.
+    Endpoint("GET", RUN + "/events", CLIENT, 200, False),
     Endpoint("PUT", RUN + "/console", WORKER, 200, True, {"json": {"std_out": "new", "std_err": ""}}),
     Endpoint("POST", RUN + "/console", WORKER, 204, True, {"json": {"std_out": " more"}}),
     # The run is RUNNING: the heartbeat is recorded.

@@ -32,6 +32,12 @@ def make_runs(app):
             state="COMPLETED",
             inputs=[{"name": "model.glm", "url": "https://example.com/model.glm"}],
             callback_url="https://hook.test/done",
+            progress={
+                "clock": "2020-07-02T00:00:00-04:00",
+                "start": "2020-07-01T00:00:00-04:00",
+                "stop": "2020-07-02T00:00:00-04:00",
+                "fraction": 1.0,
+            },
             started_at=now,
             completed_at=now + timedelta(seconds=2),
             states=[

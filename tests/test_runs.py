@@ -22,6 +22,7 @@ RUN_FIELDS = {
     "sequence",
     "state",
     "created_at",
+    "progress",
     "started_at",
     "completed_at",
     "inputs",
@@ -74,6 +75,7 @@ def test_create_run_returns_the_whole_run(api, client, keys, pipeline):
     assert run["pipeline_uuid"] == pipeline["uuid"]
     assert run["sequence"] == 1
     assert run["state"] == "NOT_STARTED"
+    assert run["progress"] is None
     assert run["inputs"] == inputs
     assert run["callback_url"] == "https://hook.test/x"
     assert run["started_at"] is None and run["completed_at"] is None

@@ -146,8 +146,10 @@ class RunApi:
     def replace_console(self, std_out="", std_err=""):
         return self._request("PUT", "/console", json={"std_out": std_out, "std_err": std_err})
 
-    def append_console(self, std_out="", std_err=""):
+    def append_console(self, std_out="", std_err="", progress=None):
         body = {key: text for key, text in (("std_out", std_out), ("std_err", std_err)) if text}
+        if progress is not None:
+            body["progress"] = progress
         if body:
             self._request("POST", "/console", json=body)
 

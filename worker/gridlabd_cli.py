@@ -34,9 +34,17 @@ Progress: the engine prints the native progress line itself, about once a
 second of wall time: ``Processing <simulated time>...`` ended by ``\\r`` on
 stdout (turn it off with ``-D show_progress=FALSE``). The wrapper adds no
 progress line of its own, so its output is exactly the engine's.
+
+The engine's globals cannot be read while it runs (``run()`` holds the
+interpreter), so when ``GRIDLABD_CLOCK_FILE`` names a file the wrapper
+writes the model's ``starttime`` and ``stoptime`` there as JSON once the
+model is loaded, and the ``clock`` reached once the run is over: with the
+progress line, what the worker reports as a run's progress
+(``worker/progress.py``).
 """
 
 import ctypes
+import json
 import os
 import sys
 import tempfile
@@ -163,10 +171,27 @@ def run_model(engine, options, model):
         return XC_ENVERR
     if engine.get_global("checkpoint_type") == default_checkpoint_type and not chose_checkpoint_type(options):
         engine.set_global("checkpoint_type", "NONE")
+    write_clock_file(engine, "starttime", "stoptime")
     failed = code_of(engine.run()) != 0
+    write_clock_file(engine, "starttime", "stoptime", "clock")
     # The engine stops on SIGINT with run() "succeeding" and exit_code 130.
     engine_code = int(engine.get_global("exit_code") or 0)
     return engine_code or (XC_ENVERR if failed else XC_SUCCESS)
+
+
+def write_clock_file(engine, *names):
+    """The globals ``names`` as the engine prints them, into the file
+    ``GRIDLABD_CLOCK_FILE`` names (nothing when unset)."""
+    path = os.environ.get("GRIDLABD_CLOCK_FILE")
+    if not path:
+        return
+    values = {name.removesuffix("time"): engine.get_global(name) for name in names}
+    try:
+        with open(path + ".tmp", "w") as file:
+            json.dump(values, file)
+        os.replace(path + ".tmp", path)
+    except OSError as error:
+        sys.stderr.write(f"WARNING  [INIT] : gridlabd wrapper: cannot write {path}: {error}\n")
 
 
 def run_without_model(engine, options):

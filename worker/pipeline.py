@@ -46,6 +46,11 @@ class RunReport:
 
     def __init__(self):
         self.std_err_at_line_start = True
+        self.progress = None  # the latest, not yet sent
+
+    def set_progress(self, progress):
+        """The run's progress changed; it goes with the next console report."""
+        self.progress = progress
 
     def start(self):
         """Mark the run RUNNING; False when it must not run (e.g. cancelled)."""
@@ -155,6 +160,7 @@ def run_in_folder(folder, report, spec, command=None, allow_file_urls=None):
         command=command,
         sandbox=Sandbox(folder, network=spec.network, limits=limits) if sandbox_enabled() else None,
         limits=limits,
+        on_progress=report.set_progress,
     )
     if result.cancelled:
         raise Cancelled

@@ -109,12 +109,18 @@ class ApiRunReport(RunReport):
         return self.ended
 
     def send_console(self, std_out, std_err):
+        """Output and the progress, in one request; the progress is kept for
+        the next one if this one fails."""
         if self.ended:
             return
+        progress = self.progress
         try:
-            self.api.append_console(std_out, std_err)
+            self.api.append_console(std_out, std_err, progress)
         except Conflict:
             self.ended = True
+            return
+        if self.progress is progress:
+            self.progress = None
 
     def upload_artifact(self, name, path):
         if self.ended:

@@ -1,8 +1,9 @@
 """Runs ``GRIDLABD_BINARY [arguments] model`` in a working folder, supervised.
 
 The simulation runs in a session (process group) of its own, never through
-a shell. Its output is handed to ``on_output`` in batches about once a
-second; ``is_cancelled`` is asked about once a second. On cancel or
+a shell. Its output is handed to ``on_output`` in batches about twice a
+second, with its progress (``progress.py``) to ``on_progress`` just before
+when it changed; ``is_cancelled`` is asked as often. On cancel or
 timeout the whole group gets SIGTERM, then SIGKILL if anything is left
 after a grace period, well within the 5 seconds the contract allows.
 
@@ -26,10 +27,13 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .progress import CLOCK_FILE, CLOCK_FILE_VARIABLE, ProgressWatcher
 from .sandbox import set_limits
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPORT_INTERVAL = 1.0
+# Output reaches a client's event stream within a second: this, the request
+# and the stream's own poll (EVENTS_POLL_INTERVAL).
+REPORT_INTERVAL = 0.5
 KILL_GRACE = 2.0
 LIMIT_INTERVAL = 0.5
 PR_SET_PDEATHSIG = 1
@@ -212,17 +216,15 @@ def folder_bytes(folder):
     return total, largest
 
 
-def read_pipe(pipe, stream, buffer, watcher=None, hints=None):
+def read_pipe(pipe, stream, buffer, *watchers):
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while True:
         chunk = os.read(pipe.fileno(), 65536)
         text = decoder.decode(chunk, final=not chunk)
         if text:
             buffer.add(stream, text)
-            if watcher:
+            for watcher in watchers:
                 watcher.feed(text)
-            if hints:
-                hints.feed(text)
         if not chunk:
             pipe.close()
             return
@@ -276,7 +278,7 @@ def kill_group(process, grace=KILL_GRACE):
             time.sleep(0.05)
 
 
-def report_periodically(buffer, on_output, is_cancelled, cancelled, stop, interval):
+def report_periodically(buffer, on_output, is_cancelled, cancelled, stop, interval, progress):
     """Hand output on and look for a cancel, every ``interval`` seconds.
 
     Runs beside the supervision loop, so a slow or unreachable API never
@@ -289,12 +291,15 @@ def report_periodically(buffer, on_output, is_cancelled, cancelled, stop, interv
                 return
         except Exception:  # noqa: BLE001 - the API may be down; keep supervising
             pass
-        flush(buffer, on_output)
+        flush(buffer, on_output, progress)
 
 
-def flush(buffer, on_output):
+def flush(buffer, on_output, progress=None, final=False):
+    """Hand on the output read so far, and the progress if it changed (with
+    the output, or alone: ``on_output("", "")``)."""
+    moved = progress is not None and progress.take(final)
     taken = buffer.take()
-    if not any(taken.values()):
+    if not any(taken.values()) and not moved:
         return
     try:
         on_output(taken["std_out"], taken["std_err"])
@@ -312,6 +317,7 @@ def run_gridlabd(
     interval=REPORT_INTERVAL,
     sandbox=None,
     limits=None,
+    on_progress=None,
 ):
     """Run ``command + arguments`` in ``cwd``; return a ``RunResult``.
 
@@ -323,13 +329,15 @@ def run_gridlabd(
     command = command or gridlabd_command()
     argv = [*command, *arguments]
     limits = sandbox.limits if sandbox else limits
+    # gridlabd_cli writes the model's times there (progress.py).
+    engine_env = {CLOCK_FILE_VARIABLE: CLOCK_FILE} if on_progress else {}
     if sandbox:
         sandbox.prepare_folder()
-        argv = sandbox.wrap(command, arguments)
+        argv = sandbox.wrap(command, arguments, engine_env)
         env = {"PATH": "/usr/bin:/bin"}  # bwrap's own; the sandbox's is built from scratch
         preexec = in_child(die_with_parent(), sandbox.preexec())
     else:
-        env = child_environment()
+        env = {**child_environment(), **engine_env}
         preexec = in_child(die_with_parent(), limits and (lambda: set_limits(limits)))
     try:
         process = subprocess.Popen(
@@ -350,18 +358,18 @@ def run_gridlabd(
     first_error = FirstErrorLine()
     hints = LimitHints()
     watch = LimitWatch(cwd, limits, process)
+    progress = ProgressWatcher(cwd, on_progress) if on_progress else None
+    watching = (hints, progress) if progress else (hints,)
     readers = [
+        threading.Thread(target=read_pipe, args=(process.stdout, "std_out", buffer, *watching), daemon=True),
         threading.Thread(
-            target=read_pipe, args=(process.stdout, "std_out", buffer, None, hints), daemon=True
-        ),
-        threading.Thread(
-            target=read_pipe, args=(process.stderr, "std_err", buffer, first_error, hints), daemon=True
+            target=read_pipe, args=(process.stderr, "std_err", buffer, first_error, *watching), daemon=True
         ),
     ]
     cancelled, stop = threading.Event(), threading.Event()
     reporter = threading.Thread(
         target=report_periodically,
-        args=(buffer, on_output, is_cancelled, cancelled, stop, interval),
+        args=(buffer, on_output, is_cancelled, cancelled, stop, interval, progress),
         daemon=True,
     )
     for thread in (*readers, reporter):
@@ -392,7 +400,9 @@ def run_gridlabd(
     reporter.join()
     result.cancelled = result.cancelled or cancelled.is_set()
     if not result.cancelled:
-        flush(buffer, on_output)
+        flush(buffer, on_output, progress, final=True)
+    if progress:
+        progress.remove_file()
     result.first_error = first_error.found
     if limits and not result.cancelled and not result.timed_out:
         result.limit = result.limit or watch.check(final=True) or watch.after_exit(result, hints)

@@ -236,8 +236,9 @@ class Sandbox:
                 os.lchown(os.path.join(root, name), self.uid, self.uid)
         os.lchown(self.folder, self.uid, self.uid)
 
-    def wrap(self, command, arguments=()):
-        """The argv that runs ``command + arguments`` in the sandbox.
+    def wrap(self, command, arguments=(), engine_env=None):
+        """The argv that runs ``command + arguments`` in the sandbox, with
+        ``engine_env`` added to the environment it builds from scratch.
 
         ``command`` is the worker's configuration (``GRIDLABD_BINARY``):
         files it names by absolute path are bound read-only, so that a
@@ -280,7 +281,7 @@ class Sandbox:
         for folder in sorted(intermediate_folders([*seen, self.folder])):
             args += ["--chmod", "1777" if folder == "/tmp" else "0755", folder]
         args += ["--chdir", self.folder, "--clearenv"]
-        for name, value in sandbox_environment(self.network).items():
+        for name, value in {**sandbox_environment(self.network), **(engine_env or {})}.items():
             args += ["--setenv", name, value]
         if self.uid is None:
             return [*args, "--cap-drop", "ALL", "--", *argv]

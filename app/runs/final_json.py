@@ -86,6 +86,7 @@ def store_final_json(run_ids):
             Run.callback_url,
             Run.parameters,
             Run.sweep_uuid,
+            Run.progress,
         )
         .join(Pipeline, Pipeline.id == Run.pipeline_id)
         .where(Run.id.in_(run_ids), Run.state.in_(_FINAL_STATE_NAMES))

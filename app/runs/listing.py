@@ -99,6 +99,8 @@ def _statement(filtered, limited, by_sweep=False):
         ("created_at", _iso(page.c.created_at)),
         ("started_at", _iso(page.c.started_at)),
         ("completed_at", _iso(page.c.completed_at)),
+        # Stored as the worker reported it, validated (ProgressSchema).
+        ("progress", page.c.progress),
         # Stored as validated on creation: a list of {"name", "url"}.
         ("inputs", page.c.inputs),
         ("callback_url", page.c.callback_url),

@@ -34,6 +34,11 @@ class Run(db.Model):
     # settles RUNNING runs whose worker has been silent for too long. For a
     # NOT_STARTED run, when the sweep last sent its task (None: at creation).
     heartbeat_at = db.Column(db.DateTime(timezone=True), nullable=True)
+    # The simulated clock as the worker last reported it ({clock, start,
+    # stop, fraction}, docs/api.md), and how many reports changed it: the
+    # progress part of an event id (events.py).
+    progress = db.Column(db.JSON, nullable=True)
+    progress_seq = db.Column(db.Integer, nullable=False, server_default="0")
     # The run's JSON once it is final, for listings (final_json.py).
     final_json = db.deferred(db.Column(db.Text, nullable=True))
     # The workflow run this run is a node of, if any: a state change then

@@ -106,6 +106,7 @@ def _run(values, pipeline_uuid, states, artifacts, times):
         callback_url,
         parameters,
         sweep_uuid,
+        progress,
     ) = values
     return {
         "uuid": run_uuid,
@@ -115,6 +116,7 @@ def _run(values, pipeline_uuid, states, artifacts, times):
         "created_at": times(created_at),
         "started_at": started_at and times(started_at),
         "completed_at": completed_at and times(completed_at),
+        "progress": progress,
         "inputs": [{"name": item.get("name"), "url": item.get("url")} for item in inputs],
         "callback_url": callback_url,
         "parameters": parameters or {},
@@ -139,6 +141,7 @@ def run_output(run):
         run.callback_url,
         run.parameters,
         run.sweep_uuid,
+        run.progress,
     )
     states = [{"state": change.state, "created_at": iso(change.created_at)} for change in run.states]
     artifacts = [artifact_json(artifact, url(run.uuid, artifact.uuid)) for artifact in run.artifacts]
@@ -150,7 +153,7 @@ def runs_output(pipeline_uuid, runs, states, artifacts, parts=None):
     ``artifact_urls`` takes them.
 
     ``runs``: (id, uuid, sequence, state, created_at, started_at,
-    completed_at, inputs, callback_url, parameters, sweep_uuid); ``states``: (run_id, state,
+    completed_at, inputs, callback_url, parameters, sweep_uuid, progress); ``states``: (run_id, state,
     created_at); ``artifacts``: (run_id, *ARTIFACT_ATTRIBUTES); the last two
     oldest first.
     """

@@ -117,6 +117,7 @@ RUN_COLUMNS = (
     Run.callback_url,
     Run.parameters,
     Run.sweep_uuid,
+    Run.progress,
 )
 
 

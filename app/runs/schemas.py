@@ -1,5 +1,7 @@
 """Validation and JSON shape of runs, states and console."""
 
+from datetime import datetime
+
 from flask import current_app, has_app_context
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -94,16 +96,43 @@ class ConsoleSchema(Schema):
     std_err = Text(required=True, validate=validate.Length(max=MAX_CONSOLE_CHARS))
 
 
+def iso_time(text):
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError("Not an ISO 8601 time.") from None
+
+
+class ProgressSchema(Schema):
+    """The simulated clock of a run, as its worker reports it: times as the
+    engine gives them in ISO 8601 (with the model's UTC offset when known)."""
+
+    clock = bounded_text(40, minimum=1, required=True, validate=iso_time)
+    start = bounded_text(40, minimum=1, required=True, validate=iso_time)
+    stop = bounded_text(40, minimum=1, required=True, allow_none=True, validate=iso_time)
+    fraction = fields.Float(
+        required=True, allow_none=True, allow_nan=False, validate=validate.Range(min=0, max=1)
+    )
+
+    @validates_schema
+    def fraction_needs_stop(self, data, **kwargs):
+        if (data.get("stop") is None) != (data.get("fraction") is None):
+            raise ValidationError("stop and fraction are given together, or both null.")
+
+
 class ConsoleAppendSchema(Schema):
     """Appended to either stream or both; at least one field."""
 
     std_out = Text(validate=validate.Length(max=MAX_CONSOLE_CHARS))
     std_err = Text(validate=validate.Length(max=MAX_CONSOLE_CHARS))
+    # The run's progress, carried with the console so that a worker makes one
+    # request a second, not two.
+    progress = fields.Nested(ProgressSchema)
 
     @validates_schema
     def something_to_append(self, data, **kwargs):
         if not data:
-            raise ValidationError("Give std_out, std_err or both.")
+            raise ValidationError("Give std_out, std_err, progress or any of them.")
 
 
 class EmptySchema(Schema):
@@ -130,6 +159,7 @@ class RunSchema(Schema):
     created_at = UtcDateTime()
     started_at = UtcDateTime(allow_none=True)
     completed_at = UtcDateTime(allow_none=True)
+    progress = fields.Nested(ProgressSchema, allow_none=True)
     inputs = fields.List(fields.Nested(InputSchema))
     callback_url = fields.String(allow_none=True)
     parameters = fields.Function(

@@ -216,6 +216,12 @@ _CLAIM_WITH_HEARTBEAT = (
     .values(heartbeat_at=db.bindparam("now"))
     .returning(_RUNS.c.state, _RUNS.c.attempt)
 )
+_PROGRESS = db.select(_RUNS.c.progress).where(_RUNS.c.id == db.bindparam("run_id"))
+_SET_PROGRESS = (
+    db.update(_RUNS)
+    .where(_RUNS.c.id == db.bindparam("run_id"))
+    .values(progress=db.bindparam("progress", type_=db.JSON), progress_seq=_RUNS.c.progress_seq + 1)
+)
 _CHUNKS = ConsoleChunk.__table__
 _DELETE_CHUNKS = db.delete(_CHUNKS).where(_CHUNKS.c.run_id == db.bindparam("run_id"))
 _INSERT_CHUNKS = db.insert(_CHUNKS)
@@ -423,6 +429,23 @@ def replace_console(run, console, attempt=None):
 
 
 def append_console(run, console, attempt=None):
+    """Append output and, if given, record the run's ``progress``."""
+    progress = console.pop("progress", None)
     _claim_console(run, attempt)
-    _add_chunks(db.session.connection(), run, console)
+    connection = db.session.connection()
+    _add_chunks(connection, run, console)
+    if progress is not None:
+        _record_progress(connection, run.id, progress)
     db.session.commit()
+
+
+def _record_progress(connection, run_id, progress):
+    """Keep ``progress`` unless it would go back: the fraction never
+    decreases, also when a run's next attempt starts over (the row is
+    claimed, so the comparison cannot race another report)."""
+    current = connection.execute(_PROGRESS, {"run_id": run_id}).scalar_one()
+    if current is not None and current == progress:
+        return
+    if current is not None and (current.get("fraction") or 0) > (progress.get("fraction") or 0):
+        return
+    connection.execute(_SET_PROGRESS, {"run_id": run_id, "progress": progress})

@@ -17,6 +17,7 @@ from .attempts import check_attempt, named_attempt
 from .output import run_output
 from .schemas import console_append, console_replace, empty_body, run_create, state_input
 from .states import STATE_NAMES, RunState
+from .streaming import event_stream
 
 blueprint = Blueprint("runs", __name__, url_prefix="/v1/pipelines/<pipeline_uuid>/runs")
 recovery_blueprint = Blueprint("run_recovery", __name__, url_prefix="/v1/runs")
@@ -107,6 +108,32 @@ def get_run(pipeline_uuid, run_uuid):
     if stored is not None:
         return current_app.response_class(stored + "\n", mimetype=current_app.json.mimetype)
     return run_output(find_run(pipeline_uuid, run_uuid, with_history=True))
+
+
+@blueprint.route("/<run_uuid>/events", methods=["GET"])
+@client_only
+def run_events(pipeline_uuid, run_uuid):
+    """Follow a run: its states, console and progress as Server-Sent Events.
+
+    Opens with the run as it is (a `state` event per state so far, the
+    console so far as one `console` event, the latest `progress`), then
+    sends each new event: `console` (`{"std_out", "std_err"}`, each piece
+    of output once, in order), `state` (`{"state", "created_at"}`),
+    `progress` (a Progress). Every event has an `id`; a client that
+    reconnects with `Last-Event-ID` gets only what came after it. A
+    comment line at least every 15 s; the stream ends after the final
+    state.
+    ---
+    tags: [runs]
+    parameters: [PipelineUuid, RunUuid, LastEventId]
+    responses:
+      200:
+        description: The run's events, until its final state.
+        content:
+          text/event-stream:
+            schema: {$ref: '#/components/schemas/RunEventStream'}
+    """
+    return event_stream(find_run(pipeline_uuid, run_uuid))
 
 
 @blueprint.route("/<run_uuid>/state", methods=["GET"])
