@@ -7,6 +7,7 @@ SIGTERM) stops both, and all they started, within seconds (``stop_all``).
 """
 
 import ctypes
+import logging
 import os
 import signal
 import subprocess
@@ -56,8 +57,14 @@ def ensure_keys(app):
 def _upgrade(app):
     from flask_migrate import upgrade
 
-    with app.app_context():
-        upgrade(directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    # Alembic's INFO lines (its dialect, each migration applied) on every
+    # start are not for a newcomer; warnings and errors still show.
+    logging.disable(logging.INFO)
+    try:
+        with app.app_context():
+            upgrade(directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _usage(url, keys):
