@@ -7,6 +7,7 @@ SIGTERM) stops both, and all they started, within seconds (``stop_all``).
 """
 
 import ctypes
+import logging
 import os
 import secrets
 import signal
@@ -22,8 +23,8 @@ from roles.queries import find_active_application
 from roles.services import create_application_key
 
 PR_SET_CHILD_SUBREAPER = 36
-# Ctrl-C or SIGTERM stops everything within WARM_SECONDS + KILL_SECONDS.
-WARM_SECONDS, KILL_SECONDS = 3.0, 3.0
+# Ctrl-C or SIGTERM stops everything within about GRACE_SECONDS + KILL_SECONDS.
+GRACE_SECONDS, KILL_SECONDS = 3.0, 2.0
 
 KEYS = {"CLIENT": WorkflowPermissions.PIPELINES_CLIENT, "WORKER": WorkflowPermissions.PIPELINES_WORKER}
 
@@ -76,8 +77,14 @@ def ensure_callback_secret():
 def _upgrade(app):
     from flask_migrate import upgrade
 
-    with app.app_context():
-        upgrade(directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    # Alembic's INFO lines (its dialect, each migration applied) on every
+    # start are not for a newcomer; warnings and errors still show.
+    logging.disable(logging.INFO)
+    try:
+        with app.app_context():
+            upgrade(directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _usage(url, keys):
@@ -123,6 +130,14 @@ def _descendants():
     return found
 
 
+def _kill(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _reap():
     """Collect exited children (orphans handed to this subreaper included)."""
     while True:
@@ -134,32 +149,33 @@ def _reap():
             return
 
 
-def stop_all(children, warm_seconds=WARM_SECONDS, kill_seconds=KILL_SECONDS):
-    """Stop ``children`` and everything they started, within
-    ``warm_seconds + kill_seconds``.
+def stop_all(children, grace_seconds=GRACE_SECONDS, kill_seconds=KILL_SECONDS):
+    """Stop ``children`` and everything they started within about
+    ``grace_seconds + kill_seconds``.
 
-    SIGTERM first: gunicorn stops serving, Celery starts a warm shutdown.
-    A warm shutdown waits for the task in progress, which may be a
-    simulation of hours, so whatever is left after ``warm_seconds`` is
-    killed: every process below this one, the worker's beat (``-B``) and a
-    simulation in a session of its own included. The run that was in
-    progress is then one whose worker was lost: the recovery sweep of the
-    next start queues it again, or fails it with the reason (ADR 10).
+    SIGTERM first (gunicorn stops serving, Celery starts a warm shutdown),
+    to the last started first, a moment apart: the worker's last reports
+    still reach the API. A warm shutdown waits for the task in progress,
+    which may be a simulation of hours, so whatever is left after
+    ``grace_seconds`` is killed: every process below this one, the worker's
+    beat (``-B``) and a simulation in a session of its own included. The
+    run that was in progress is then one whose worker was lost: the
+    recovery sweep of the next start queues it again, or fails it with the
+    reason (ADR 10).
     """
-    for child in children:
+    deadline = time.monotonic() + grace_seconds
+    for child in reversed(children):
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + warm_seconds
+        pause = time.monotonic() + grace_seconds / 3
+        while child.poll() is None and time.monotonic() < pause:
+            time.sleep(0.05)
     while time.monotonic() < deadline and any(child.poll() is None for child in children):
-        time.sleep(0.1)
+        time.sleep(0.05)
     deadline = time.monotonic() + kill_seconds
     while True:
         left = _descendants()
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill(left)
         for child in children:
             child.poll()
         _reap()
@@ -245,5 +261,12 @@ def serve(host, port):
     failed = [
         child.args[2] for child in children if child.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL)
     ]
-    if failed and not stop["now"]:
-        sys.exit(f"stopped: {', '.join(failed)} exited")
+    message = f"stopped: {', '.join(failed)} exited" if failed and not stop["now"] else None
+    if message:
+        print(message, file=sys.stderr)
+    # Straight out: everything started here is gone, and the interpreter's
+    # own teardown (the app made for the migration and the keys) took
+    # seconds more on a busy machine, past the 10 s a Ctrl-C may take.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1 if message else 0)

@@ -49,7 +49,7 @@ ENDPOINTS = [
     Endpoint("GET", PIPELINE, CLIENT, 200, False),
     Endpoint("PUT", PIPELINE, CLIENT, 200, True, {"json": {"name": "renamed"}}),
     Endpoint("DELETE", PIPELINE, CLIENT, 204, True),
-    Endpoint("POST", RUNS, CLIENT, 201, True, {"json": {}}),
+    Endpoint("POST", RUNS, CLIENT, 201, True, {"json": {"inputs": []}}),
     Endpoint("GET", RUNS, CLIENT, 200, False),
     Endpoint("GET", RUN, CLIENT, 200, False),
     Endpoint("GET", RUN + "/state", BOTH, 200, False),

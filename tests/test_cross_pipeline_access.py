@@ -15,10 +15,9 @@ client key and the worker key get a 404, or a 403 when the key's kind is not
 let in at all (checked before anything is looked up); the database is as it
 was, and the body holds nothing of any object of the world.
 
-A worker reporting on a deleted pipeline's run through that pipeline's own
-path is let through on purpose ("runs already queued still run",
-docs/api.md; tests/test_runs.py covers it): that one combination is checked
-for the client key, and for the worker key only where the worker is refused.
+A worker calling about a deleted pipeline's run through that pipeline's own
+path gets a 409 instead: the delete cancelled the run (docs/api.md;
+tests/test_original_refusals.py covers it), and nothing is stored either.
 """
 
 from dataclasses import dataclass
@@ -41,7 +40,8 @@ class Combination:
     pipeline: str
     run: str = None
     artifact: str = None
-    # The deleted pipeline's own run: a worker's reports still go through.
+    # The deleted pipeline's own run, which the delete cancelled: a worker's
+    # calls on it are a 409, not a 404.
     worker_may_report: bool = False
 
     def values(self, world):
@@ -195,9 +195,9 @@ def test_no_key_reaches_an_object_through_another_objects_path(app, client, keys
             values = combination.values(world)
             for kind in KEY_KINDS:
                 allowed = kind in endpoint.allowed
-                if allowed and kind == "worker" and combination.worker_may_report:
-                    continue
                 expected = 404 if allowed else 403
+                if allowed and kind == "worker" and combination.worker_may_report:
+                    expected = 409
                 problems = check_refused(app, client, keys, world, endpoint, kind, values, expected)
                 checked += 1
                 wrong += [f"{endpoint.id} [{combination.label}, {kind} key]: {p}" for p in problems]
