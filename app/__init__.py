@@ -36,8 +36,10 @@ def create_app(overrides=None):
     from .pipelines.views import blueprint as pipelines
     from .runs.views import blueprint as runs
     from .runs.views import recovery_blueprint as run_recovery
+    from .web_console.views import blueprint as web_console
 
     for blueprint in (health, pipelines, runs, run_recovery, artifacts, artifact_retention):
         app.register_blueprint(blueprint)
+    app.register_blueprint(web_console)  # the web page at /, not part of the API document
     init_swagger(app)
     return app

@@ -4,6 +4,7 @@ import ipaddress
 import os
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def env_flag(name, default=False):
@@ -96,4 +97,7 @@ def from_environment():
         "BLOCKED_NETWORKS": network_list(os.environ.get("BLOCKED_NETWORKS")),
         "MAX_CONTENT_LENGTH": int(max_content) if max_content else 1024**3,
         "UPLOAD_FOLDER": os.path.abspath(os.environ.get("UPLOAD_FOLDER", "uploads")),
+        "WEB_CONSOLE_FOLDER": os.path.abspath(
+            os.environ.get("WEB_CONSOLE_FOLDER") or os.path.join(REPO_ROOT, "console", "dist")
+        ),
     }

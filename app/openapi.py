@@ -516,7 +516,8 @@ CONFIG = {
         {
             "endpoint": "apispec",
             "route": "/apispec.json",
-            "rule_filter": lambda rule: True,
+            # The web console's page and assets are not API operations.
+            "rule_filter": lambda rule: not rule.endpoint.startswith("web_console."),
             "model_filter": lambda tag: True,
         }
     ],
