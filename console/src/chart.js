@@ -138,7 +138,7 @@ export function chartPanel(artifact, { onClose } = {}) {
     plot.over.setAttribute("aria-label", `Chart of ${yIndexes.map((i) => table.columns[i]).join(", ")} against ${table.columns[xIndex]}; arrow keys pan, + and - zoom`);
     plot.over.addEventListener("keydown", onKey);
     panel.dataset.rows = String(xs.length);
-    status.textContent = `${xs.length.toLocaleString()} rows${table.meta.target ? ` of ${table.meta.target}` : ""}; ${panel.dataset.points} points drawn. Drag across the chart to zoom.`;
+    status.textContent = `${xs.length.toLocaleString()} rows${table.meta.target ? ` of ${table.meta.target}` : ""}; ${panel.dataset.points} points drawn${isTime && table.zone ? `; times as the recorder wrote them (${table.zone})` : ""}. Drag across the chart to zoom.`;
   }
 
   function sample(from, to) {

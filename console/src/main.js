@@ -65,7 +65,8 @@ function route() {
       if (current) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
-    main.focus({ preventScroll: true });
+    // Focus moves to the new page, unless the page put it somewhere itself.
+    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
     return;
   }
   replace(main, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the pipelines")));

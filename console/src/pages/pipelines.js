@@ -201,9 +201,13 @@ export function pipelinePage(main, { params, setTitle }) {
     })
     .catch((problem) => showError(error, problem));
 
+  let shownRuns = null;
   const stopRuns = poll(async () => {
     try {
       const runs = await getAll(`${pipelinePath(pipeline)}/runs`);
+      const signature = JSON.stringify(runs.map((r) => [r.uuid, r.state, r.progress, r.completed_at]));
+      if (signature === shownRuns) return; // unchanged: keep the focus where it is
+      shownRuns = signature;
       runs.reverse(); // newest first on this page
       if (!runs.length) replace(runsBody, h("tr", {}, h("td", { colspan: 6 }, "No runs yet.")));
       else replace(runsBody, ...runs.map((run) => runRow(pipeline, run)));

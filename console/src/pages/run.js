@@ -104,7 +104,12 @@ export function runPage(main, { params, setTitle }) {
     showArtifacts(json.artifacts || []);
   }
 
+  let shownArtifacts = null;
   function showArtifacts(list) {
+    // Redrawn only when they change, so that focus stays on a button.
+    const signature = JSON.stringify([list.map((a) => a.uuid), run && FINAL.has(run.state)]);
+    if (signature === shownArtifacts) return;
+    shownArtifacts = signature;
     if (!list.length) {
       replace(artifacts, h("tr", {}, h("td", { colspan: 4 }, run && FINAL.has(run.state) ? "No artifacts." : "None yet.")));
       return;

@@ -32,6 +32,7 @@ export function sweepPage(main, { params, setTitle }) {
 
   let runs = [];
   let names = [];
+  let shownRuns = null;
   cancel.addEventListener("click", async () => {
     clearError(cancelError);
     try {
@@ -61,6 +62,14 @@ export function sweepPage(main, { params, setTitle }) {
     const c = sweep.counts || {};
     counts.textContent = `${sweep.run_count} runs: ` + STATES.filter((s) => c[s]).map((s) => `${c[s]} ${s}`).join(", ");
     names = [...new Set(runs.flatMap((run) => Object.keys(run.parameters || {})))];
+    const signature = JSON.stringify(runs.map((r) => [r.uuid, r.state, r.started_at, r.completed_at]));
+    if (signature !== shownRuns) showRuns();
+    shownRuns = signature;
+    updateChartForm();
+    return !FINAL.has(sweep.state);
+  }, 2000);
+
+  function showRuns() {
     replace(head, h("tr", {}, h("th", { scope: "col" }, "Run"), names.map((n) => h("th", { scope: "col" }, n)), h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, "Started"), h("th", { scope: "col" }, "Duration")));
     replace(
       body,
@@ -76,9 +85,7 @@ export function sweepPage(main, { params, setTitle }) {
         ),
       ),
     );
-    updateChartForm();
-    return !FINAL.has(sweep.state);
-  }, 2000);
+  }
 
   // The chart of one recorded value against a parameter.
   const chartError = errorBox();
