@@ -13,7 +13,9 @@ gunicorn with 2 processes of 4 threads, no worker yet), then:
 3. job throughput: ``--throughput-jobs`` jobs of about a second of CPU each
    (``ieee4.glm`` with ``-D RECORDER_INTERVAL=4``) submitted at once, with
    one worker process, then with two;
-4. the job latency again on the embedded default (SQLite, filesystem broker)
+4. the console's chart on a 1,000,000-row recorder file in headless
+   Chromium (``bench.chart``) unless ``--no-chart``;
+5. the job latency again on the embedded default (SQLite, filesystem broker)
    unless ``--no-embedded``;
 
 and writes the figures to ``docs/benchmarks.md`` (unless ``--no-write``).
@@ -36,7 +38,7 @@ import requests
 from tests.e2e.stack import FINAL_STATES, Stack
 from tests.processes import REPO_ROOT
 
-from . import BENCH_REDIS_DB, http_load, job_latency
+from . import BENCH_REDIS_DB, chart, http_load, job_latency
 
 API_WORKERS = 2
 API_THREADS = 4
@@ -199,6 +201,10 @@ def run_suite(args, folder):
                     f"({result['jobs']} jobs in {result['elapsed']:.2f} s, "
                     f"median run {result['run_median']:.2f} s)"
                 )
+
+        if args.chart:
+            say("\nThe console's chart, 1,000,000 rows, in headless Chromium")
+            figures["chart"] = chart.run(stack)
     finally:
         stack.close()
 
@@ -443,6 +449,7 @@ def add_arguments(parser):
         "--no-embedded", dest="embedded", action="store_false", help="skip the embedded stack"
     )
     parser.add_argument("--no-write", dest="write", action="store_false", help=f"do not write {DOCUMENT}")
+    parser.add_argument("--no-chart", dest="chart", action="store_false", help="skip the console's chart")
 
 
 def main(argv=None, command=None):
@@ -459,6 +466,8 @@ def main(argv=None, command=None):
             say(f"\nnot writing {DOCUMENT}: only part of the suite ran")
         else:
             DOCUMENT.write_text(document(figures, command, args))
+            if "chart" in figures:
+                chart.write_section(chart.section(figures["chart"], command))
             say(f"\nwrote {DOCUMENT}")
 
 

@@ -9,7 +9,7 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
 const result = await build({
-  entryPoints: ["src/main.js"],
+  entryPoints: ["src/main.js", "src/csv-worker.js"],
   bundle: true,
   minify: true,
   sourcemap: "linked",
@@ -22,10 +22,12 @@ const result = await build({
 });
 
 const outputs = Object.keys(result.metafile.outputs).map((path) => basename(path));
-const script = outputs.find((name) => name.endsWith(".js"));
+const script = outputs.find((name) => name.startsWith("main-") && name.endsWith(".js"));
+const worker = outputs.find((name) => name.startsWith("csv-worker-") && name.endsWith(".js"));
 const style = outputs.find((name) => name.endsWith(".css"));
 const page = readFileSync("src/index.html", "utf8")
   .replace("%SCRIPT%", `/ui/${script}`)
-  .replace("%STYLE%", `/ui/${style}`);
+  .replace("%STYLE%", `/ui/${style}`)
+  .replace("%WORKER%", `/ui/${worker}`);
 writeFileSync(out + "index.html", page);
-console.log(`console: built ${script} and ${style}`);
+console.log(`console: built ${script}, ${worker} and ${style}`);

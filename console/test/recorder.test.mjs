@@ -96,3 +96,13 @@ test("summaries of a column", () => {
   assert.equal(summarize(values, "max"), 4);
   assert.equal(summarize(values, "mean"), 3);
 });
+
+test("the number reader agrees with Number() on the forms recorders write", () => {
+  for (const text of ["0", "-0.5", "+2197.75", "1e3", "-2.5E-4", "123456789.123456", "7.", "1.7976931348623157e308", "12345678901234567890"]) {
+    assert.equal(parseComplex(text).re, Number(text), text);
+  }
+  assert.deepEqual(parseComplex("+120.5 V"), { re: 120.5, im: 0, complex: false });
+  assert.deepEqual(parseComplex("+2197.75-144.929j V"), { re: 2197.75, im: -144.929, complex: true });
+  assert.deepEqual(parseComplex("+5j"), { re: 0, im: 5, complex: true });
+  for (const text of ["", "abc", "1+2x", "--1", "+"]) assert.ok(Number.isNaN(parseComplex(text).re), text);
+});
