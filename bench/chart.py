@@ -14,6 +14,7 @@ Parse), numbers from text, min/max downsampling, uPlot's draw.
 """
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -124,6 +125,7 @@ def run(stack, rows=1_000_000, repeat=3, folder=None):
         size = path.stat().st_size
         say(f"chart: {rows:,} rows, {size / 2**20:.1f} MiB")
         pipeline, run_uuid, name = store_artifact(stack, path)
+    load_before = os.getloadavg()
     browser = Browser()
     try:
         version = browser.driver.capabilities.get("browserVersion", "?")
@@ -145,6 +147,7 @@ def run(stack, rows=1_000_000, repeat=3, folder=None):
         "fetch_alone_ms": fetch,
         "ratio": first / fetch if fetch else float("nan"),
         "measured": datetime.now(UTC),
+        "load": (load_before, os.getloadavg()),
     }
     say(
         f"chart: first draw {first:.0f} ms (runs {figures['first_draws']}), fetch alone {fetch:.0f} ms, "
@@ -171,11 +174,14 @@ def section(figures, command):
             "| --- | ---: |",
             f"| time to first draw (target {TARGET_MS} ms: {met}) | {f['first_draw_ms']:.0f} |",
             f"| of which the download, in the chart | {f['download_ms']:.0f} |",
-            f"| of which Papa Parse | {f['parse_ms']:.0f} |",
+            f"| of which reading (Papa Parse, numbers), downsampling, drawing | {f['parse_ms']:.0f} |",
             f"| reference: the same browser downloading the same file alone | {f['fetch_alone_ms']:.0f} |",
             f"| ratio, first draw / download alone | {f['ratio']:.2f} |",
             "",
-            f"Every run: {', '.join(str(ms) for ms in f['first_draws'])} ms. The chart drew",
+            f"Every run: {', '.join(str(ms) for ms in f['first_draws'])} ms. Load average (1, 5, 15",
+            f"minutes) {', '.join(f'{x:.2f}' for x in f['load'][0])} before, "
+            f"{', '.join(f'{x:.2f}' for x in f['load'][1])} after: on 2 cores, other work",
+            "on the machine slows every step, the download alone included. The chart drew",
             f"{f['points']:,} points (min and max of each pixel's bucket, so the spike is",
             "drawn); zooming draws the zoomed range again from every row.",
             "",

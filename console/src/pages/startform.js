@@ -12,10 +12,8 @@ function pairRow(list, leftLabel, rightLabel, leftName, rightName, placeholder =
   const row = h(
     "div",
     { class: "pair" },
-    h("label", { for: left.id }, leftLabel),
-    left,
-    h("label", { for: right.id }, rightLabel),
-    right,
+    h("div", {}, h("label", { for: left.id }, leftLabel), left),
+    h("div", {}, h("label", { for: right.id }, rightLabel), right),
     h("button", { type: "button", class: "small", "aria-label": `Remove this ${leftLabel.toLowerCase()}`, onclick: () => row.remove() }, "Remove"),
   );
   list.append(row);
