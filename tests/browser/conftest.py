@@ -24,9 +24,9 @@ def pytest_terminal_summary(terminalreporter):
 
 
 # A Redis database of their own (the stack empties it), apart from the
-# other tests' (TEST_REDIS_URL's, and 14 of tests/e2e), so they can run
-# at the same time.
-BROWSER_REDIS_DB = int(os.environ.get("BROWSER_REDIS_DB", "11"))
+# other tests' (TEST_REDIS_URL's, 10 and 14 of the live tests, 11 and 12 of
+# the benchmarks), so they can run at the same time.
+BROWSER_REDIS_DB = int(os.environ.get("BROWSER_REDIS_DB", "9"))
 
 
 @pytest.fixture(scope="module")
