@@ -23,19 +23,23 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"browser tests: screenshots saved in {SCREENSHOTS}")
 
 
-# A Redis database of their own (the stack empties it), apart from the
-# other tests' (TEST_REDIS_URL's, 10 and 14 of the live tests, 11 and 12 of
-# the benchmarks), so they can run at the same time.
+# Redis databases of their own (each module's stack empties its own), apart
+# from the other tests' (TEST_REDIS_URL's, 10 and 14 of the live tests, 11
+# and 12 of the benchmarks), so that modules run at the same time (xdist).
 BROWSER_REDIS_DB = int(os.environ.get("BROWSER_REDIS_DB", "9"))
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(request, tmp_path_factory):
     reason = missing()
     if reason:
         unavailable(reason)
     # Threads: the page keeps a stream or polls open while it sends the rest.
-    stack = Stack(tmp_path_factory.mktemp("browser-stack"), api_threads=8, redis_db=BROWSER_REDIS_DB)
+    stack = Stack(
+        tmp_path_factory.mktemp("browser-stack"),
+        api_threads=8,
+        redis_db=BROWSER_REDIS_DB - getattr(request.module, "REDIS_DB_OFFSET", 0),
+    )
     yield stack
     stack.close()
 

@@ -15,6 +15,7 @@ from .browser import wait
 from .pages import button, create_pipeline, open_console, painted_pixels, run_state, sign_in
 
 MODEL = "ieee4.glm"
+REDIS_DB_OFFSET = 1  # a Redis database apart from test_console.py's (conftest.py)
 VOLTAGES = "ieee4_load_voltages.csv"
 
 
