@@ -1,6 +1,15 @@
 # One image for the API and the Celery worker (docker-compose.yml picks the
 # command). Dependencies come from Pipfile.lock, dev ones included so that
 # `docker-compose run --rm api invoke test` works in the same image.
+# The web console (console/): built with Node in a stage of its own, so the
+# final image has its built files and no Node.
+FROM node:20-slim AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY console/ ./
+RUN node build.mjs
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,6 +33,7 @@ COPY Pipfile Pipfile.lock ./
 RUN pipenv install --system --deploy --dev
 
 COPY . .
+COPY --from=console /console/dist /app/console/dist
 
 EXPOSE 5000
 

@@ -187,6 +187,22 @@ def bench(
 
 @task(
     help={
+        "rows": "rows of the recorder file (default 1,000,000; other sizes are not written)",
+        "repeat": "times the chart is drawn, each in a fresh page (default 3)",
+        "write": "write the figure into docs/benchmarks.md (default yes)",
+    }
+)
+def bench_chart(c, rows=1_000_000, repeat=3, write=True):
+    """Time the web console's chart of a large recorder file in headless Chromium."""
+    from bench.chart import main
+
+    argv = ["--rows", str(rows), "--repeat", str(repeat)] + ([] if write else ["--no-write"])
+    shown = ".venv/bin/invoke bench-chart" + (f" --repeat {repeat}" if int(repeat) != 3 else "")
+    main(argv, command=shown)
+
+
+@task(
+    help={
         "mode": "soak (SIGKILL workers), broker-loss or api-loss (default soak)",
         "clients": "concurrent clients creating runs (default 20)",
         "duration": "seconds of load (default 300)",

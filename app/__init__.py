@@ -42,6 +42,7 @@ def create_app(overrides=None):
     from .runs.views import blueprint as runs
     from .runs.views import recovery_blueprint as run_recovery
     from .sweeps.views import blueprint as sweeps
+    from .web_console.views import blueprint as web_console
     from .workflows.views import blueprint as workflows
 
     for blueprint in (
@@ -57,5 +58,6 @@ def create_app(overrides=None):
     ):
         app.register_blueprint(blueprint)
     init_metrics(app)
+    app.register_blueprint(web_console)  # the web page at /, not part of the API document
     init_swagger(app)
     return app

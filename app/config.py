@@ -4,6 +4,7 @@ import ipaddress
 import os
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def env_flag(name, default=False):
@@ -110,4 +111,7 @@ def from_environment():
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
         "MAX_CONTENT_LENGTH": int(max_content) if max_content else 1024**3,
         "UPLOAD_FOLDER": os.path.abspath(os.environ.get("UPLOAD_FOLDER", "uploads")),
+        "WEB_CONSOLE_FOLDER": os.path.abspath(
+            os.environ.get("WEB_CONSOLE_FOLDER") or os.path.join(REPO_ROOT, "console", "dist")
+        ),
     }

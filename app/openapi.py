@@ -578,7 +578,8 @@ def build_spec(app):
     for name, header in HEADERS.items():
         spec.components.header(name, header)
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        # The web console's page and assets are not API operations.
+        if rule.endpoint == "static" or rule.endpoint.startswith("web_console."):
             continue
         view = app.view_functions[rule.endpoint]
         methods = sorted(rule.methods - {"HEAD", "OPTIONS"})

@@ -13,9 +13,11 @@ gunicorn with 2 processes of 4 threads, no worker yet), then:
 3. job throughput: ``--throughput-jobs`` jobs of about a second of CPU each
    (``ieee4.glm`` with ``-D RECORDER_INTERVAL=4``) submitted at once, with
    one worker process, then with two;
-4. the job latency again on the embedded default (SQLite, filesystem broker)
+4. the console's chart on a 1,000,000-row recorder file in headless
+   Chromium (``bench.chart``) unless ``--no-chart``;
+5. the job latency again on the embedded default (SQLite, filesystem broker)
    unless ``--no-embedded``;
-5. sweeps (``bench.studies``, on a stack of its own): a 10,000-run sweep
+6. sweeps (``bench.studies``, on a stack of its own): a 10,000-run sweep
    created three times, its runs paged, and 100 runs drained through the
    service against the same gridlabd commands by hand;
 
@@ -39,7 +41,7 @@ import requests
 from tests.e2e.stack import FINAL_STATES, Stack
 from tests.processes import REPO_ROOT
 
-from . import BENCH_REDIS_DB, http_load, job_latency, sandbox_cost, streams, studies
+from . import BENCH_REDIS_DB, chart, http_load, job_latency, sandbox_cost, streams, studies
 
 API_WORKERS = 2
 API_THREADS = 4
@@ -213,6 +215,10 @@ def run_suite(args, folder):
                     f"({result['jobs']} jobs in {result['elapsed']:.2f} s, "
                     f"median run {result['run_median']:.2f} s)"
                 )
+
+        if args.chart:
+            say("\nThe console's chart, 1,000,000 rows, in headless Chromium")
+            figures["chart"] = chart.run(stack)
     finally:
         stack.close()
 
@@ -510,6 +516,7 @@ def add_arguments(parser):
         help="open event streams beside the usual load (default 200; 0: none)",
     )
     parser.add_argument("--no-write", dest="write", action="store_false", help=f"do not write {DOCUMENT}")
+    parser.add_argument("--no-chart", dest="chart", action="store_false", help="skip the console's chart")
 
 
 def main(argv=None, command=None):
@@ -528,6 +535,8 @@ def main(argv=None, command=None):
             # bench/sandbox_cost.py's section is its own: kept as it is.
             kept = sandbox_cost.kept_section(DOCUMENT.read_text()) if DOCUMENT.exists() else ""
             DOCUMENT.write_text(document(figures, command, args) + ("\n" + kept if kept else ""))
+            if "chart" in figures:
+                chart.write_section(chart.section(figures["chart"], command))
             say(f"\nwrote {DOCUMENT}")
 
 
