@@ -12,11 +12,12 @@ from .stack import EXAMPLES, Stack
 
 MODEL = "ieee4.glm"
 LOAD_VOLTAGES = "ieee4_load_voltages.csv"
+WF_REDIS_DB = 0  # a database of its own, away from the other end-to-end tests
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("wf-cli"))
+    stack = Stack(tmp_path_factory.mktemp("wf-cli"), redis_db=WF_REDIS_DB)
     yield stack
     stack.close()
 
@@ -26,15 +27,16 @@ def pipeline(stack):
     return stack.create_pipeline(name="ieee4", model=MODEL)
 
 
-def wf(stack, *args, key=None, server=None, timeout=180):
+def wf(stack, *args, key=None, server=None, timeout=180, raw=False):
     env = {
         **os.environ,
         "WORKFLOW_API_SERVER": server or stack.url,
         "WORKFLOW_API_KEY": key or stack.client["Workflow-API-Key"],
         "COLUMNS": "200",
     }
+    # raw: bytes as printed (text mode would turn GridLAB-D's \r into \n).
     return subprocess.run(
-        [executable("wf"), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [executable("wf"), *args], env=env, capture_output=True, text=not raw, timeout=timeout, check=False
     )
 
 
@@ -101,10 +103,10 @@ def test_logs_print_the_console_of_a_finished_run(stack, pipeline):
     ref, run = client.run(pipeline["uuid"], [stack.input_url(MODEL)])
     assert run["state"] == "COMPLETED"
     console = client.console(ref)
-    result = wf(stack, "logs", str(ref))
+    result = wf(stack, "logs", str(ref), raw=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == console["std_out"]
-    assert result.stderr == console["std_err"]
+    assert result.stdout.decode() == console["std_out"]
+    assert result.stderr.decode() == console["std_err"]
 
 
 def test_an_api_error_is_one_readable_line(stack):
