@@ -26,6 +26,9 @@ from .extensions import db
 from .runs.models import Run
 from .runs.queries import silent_since
 from .runs.states import RunState
+from .sweeps.queries import sweeps_by_state
+from .workflows.models import WorkflowRun
+from .workflows.states import WorkflowRunState
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -49,6 +52,12 @@ METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # domain's states are one more line here.
 STATE_COUNTS = [
     ("workflow_runs", "Runs by state.", Run.state, [state.value for state in RunState]),
+    (
+        "workflow_workflow_runs",
+        "Workflow runs by state.",
+        WorkflowRun.state,
+        [state.value for state in WorkflowRunState],
+    ),
 ]
 # The queues the workers read: runs, and callbacks (app/broker.py).
 QUEUES = ["celery", CALLBACK_QUEUE]
@@ -91,6 +100,11 @@ class DatabaseAndBrokerCollector:
             for state, count in counts.items():
                 family.add_metric([state], count)
             yield family
+
+        family = GaugeMetricFamily("workflow_sweeps", "Sweeps by state.", labels=["state"])
+        for state, count in sweeps_by_state().items():
+            family.add_metric([state], count)
+        yield family
 
         yield GaugeMetricFamily(
             "workflow_runs_stale",

@@ -104,3 +104,32 @@ def test_metrics_token_is_required_once_set(app, client):
         assert ("workflow_broker_up", ()) in found
     finally:
         app.config["METRICS_TOKEN"] = None
+
+
+def test_sweeps_and_workflow_runs_are_counted_by_state(client, api):
+    from .workflow_api import Workflows
+
+    pipeline = api.create_pipeline()
+    sweeps = f"/v1/pipelines/{pipeline['uuid']}/sweeps"
+    for values in ([1, 2], [3]):
+        body = {"inputs": [], "parameters": {"load_w": values}}
+        assert client.post(sweeps, json=body, headers=api.keys.client).status_code == 201
+    cancelled = client.post(sweeps, json={"inputs": [], "rows": [{"x": 1}]}, headers=api.keys.client)
+    assert (
+        client.post(f"{sweeps}/{cancelled.get_json()['uuid']}/cancel", headers=api.keys.client).status_code
+        == 200
+    )
+    workflows = Workflows(api)
+    workflow = workflows.create()
+    workflows.add_node(workflow, pipeline)
+    workflows.start(workflow)
+    workflows.cancel(workflows.start(workflow))
+
+    found = scrape(client)
+
+    assert found[("workflow_sweeps", (("state", "NOT_STARTED"),))] == 2
+    assert found[("workflow_sweeps", (("state", "CANCELLED"),))] == 1
+    assert found[("workflow_sweeps", (("state", "RUNNING"),))] == 0
+    assert found[("workflow_workflow_runs", (("state", "NOT_STARTED"),))] == 1
+    assert found[("workflow_workflow_runs", (("state", "CANCELLED"),))] == 1
+    assert found[("workflow_workflow_runs", (("state", "COMPLETED"),))] == 0

@@ -33,10 +33,12 @@ def find_sweep(pipeline, sweep_uuid):
 
 
 def _grouped(sweep_uuids):
-    """``{sweep_uuid: ({state: count}, latest completed_at)}`` in one query."""
+    """``{sweep_uuid: ({state: count}, latest completed_at)}`` in one query
+    (``None``: of every sweep)."""
+    wanted = Run.sweep_uuid.is_not(None) if sweep_uuids is None else Run.sweep_uuid.in_(sweep_uuids)
     rows = db.session.execute(
         db.select(Run.sweep_uuid, Run.state, func.count(), func.max(Run.completed_at))
-        .where(Run.sweep_uuid.in_(sweep_uuids))
+        .where(wanted)
         .group_by(Run.sweep_uuid, Run.state)
     ).all()
     found = {}
@@ -70,6 +72,16 @@ def _summary(sweep, grouped):
         "state": state,
         "completed_at": latest if state in _FINAL else None,
     }
+
+
+def sweeps_by_state():
+    """``{state: number of sweeps}`` over every sweep, for the metrics: two
+    queries, the runs' through the ``(sweep_uuid, state)`` index."""
+    grouped = _grouped(None)
+    found = dict.fromkeys(STATE_NAMES, 0)
+    for sweep in db.session.execute(db.select(Sweep.uuid, Sweep.cancelled_at)).all():
+        found[state_of(sweep, grouped.get(sweep.uuid, ({}, None))[0])] += 1
+    return found
 
 
 def sweep_summary(sweep):
