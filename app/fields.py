@@ -7,7 +7,7 @@ import socket
 from datetime import UTC
 from urllib.parse import urlsplit
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from marshmallow import ValidationError, fields
 from marshmallow import validate as validators
 
@@ -126,7 +126,23 @@ def check_host_allowed(host):
                 raise ValidationError(f"URL host {host} is in a blocked network ({network}).")
 
 
-def url_with_scheme(schemes):
+def is_own_url(parts):
+    """Whether the URL is one of this API's own (an input file or an
+    artifact, as it hands them out): the request's scheme and host, a path
+    under /v1/. Such a URL is not held to BLOCKED_NETWORKS, which is for
+    other hosts; the API often listens on an address the list blocks."""
+    if not has_request_context():
+        return False
+    own = urlsplit(request.host_url)
+    return (parts.scheme, parts.netloc.lower()) == (own.scheme, own.netloc.lower()) and parts.path.startswith(
+        "/v1/"
+    )
+
+
+def url_with_scheme(schemes, own_urls=False):
+    """A validator of URLs with one of ``schemes``; ``own_urls`` lets this
+    API's own URLs through the BLOCKED_NETWORKS check (run inputs)."""
+
     def check(value):
         try:
             parts = urlsplit(value)
@@ -141,7 +157,7 @@ def url_with_scheme(schemes):
             raise ValidationError("file URL must name a path.")
         if any(ch.isspace() for ch in value):
             raise ValidationError("URL must not contain white space.")
-        if parts.scheme in {"http", "https"}:
+        if parts.scheme in {"http", "https"} and not (own_urls and is_own_url(parts)):
             check_host_allowed(parts.hostname)
 
     return check

@@ -80,3 +80,26 @@ def test_a_worker_still_fetches_the_files_of_a_deleted_pipeline(app, api, client
     assert_error(client.get(stored["url"], headers=keys.client), 404)
     with app.app_context():
         assert InputFile.query.count() == 1
+
+
+def test_an_input_file_of_an_api_on_a_blocked_address_is_a_run_input(app, api, client, keys, monkeypatch):
+    """The quick start's API listens on 127.0.0.1, which BLOCKED_NETWORKS
+    blocks by default: its own input file URLs still make runs, other URLs
+    on that address (another port) do not."""
+    from app.config import network_list
+
+    monkeypatch.setitem(app.config, "BLOCKED_NETWORKS", network_list("127.0.0.0/8"))
+    monkeypatch.setitem(app.config, "SERVER_NAME", "127.0.0.1:5000")
+    pipeline = api.create_pipeline()
+    stored = upload(client, keys, pipeline["uuid"], "ieee4.glm", b"// model\n").get_json()
+    assert stored["url"].startswith("http://127.0.0.1:5000/v1/pipelines/")
+
+    run = api.create_run(pipeline["uuid"], inputs=[{"name": "ieee4.glm", "url": stored["url"]}])
+    assert run["inputs"][0]["url"] == stored["url"]
+    for url in (stored["url"].replace(":5000/", ":5001/"), "http://127.0.0.1:5000/elsewhere/ieee4.glm"):
+        refused = client.post(
+            f"/v1/pipelines/{pipeline['uuid']}/runs",
+            json={"inputs": [{"name": "ieee4.glm", "url": url}]},
+            headers=keys.client,
+        )
+        assert_error(refused, 400, ["inputs"])

@@ -20,8 +20,8 @@ from .states import STATE_NAMES
 MAX_CONSOLE_CHARS = 16 * 1024 * 1024
 
 
-_WEB_URL = url_with_scheme({"http", "https"})
-_WEB_OR_FILE_URL = url_with_scheme({"http", "https", "file"})
+_WEB_URL = url_with_scheme({"http", "https"}, own_urls=True)
+_WEB_OR_FILE_URL = url_with_scheme({"http", "https", "file"}, own_urls=True)
 
 
 def input_url(value):
