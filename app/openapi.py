@@ -196,6 +196,20 @@ SCHEMAS = {
         }
     ),
     "RunState": {"type": "string", "enum": STATE_NAMES},
+    "GroupEventStream": {
+        "type": "string",
+        "description": (
+            "Server-Sent Events of a sweep or a workflow run. Each event is `id: <state change>`, "
+            "`event: <kind>`, `data: <JSON>`: `run` {run_uuid, sequence, state, created_at} for a "
+            "state change of one of its runs, `counts` {counts, state} after them (and first). "
+            "Lines starting with `:` are keep-alive comments. The stream ends once it is final."
+        ),
+        "example": (
+            'id: 41\nevent: counts\ndata: {"counts":{"NOT_STARTED":3},"state":"NOT_STARTED"}\n\n'
+            'id: 42\nevent: run\ndata: {"run_uuid":"...","sequence":1,"state":"RUNNING",'
+            '"created_at":"2026-12-01T10:00:01+00:00"}\n\n'
+        ),
+    },
     "RunEventStream": {
         "type": "string",
         "description": (
@@ -367,6 +381,13 @@ PARAMETERS = {
         "(the run went back to the queue, or another attempt has it); not checked when absent; "
         "malformed: 400.",
         {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        where="header",
+    ),
+    "GroupLastEventId": _query(
+        "Last-Event-ID",
+        "The id of the last event a client got: the stream then sends only the state changes "
+        "after it. Malformed: 400.",
+        {"type": "string", "pattern": r"^\d{1,18}$"},
         where="header",
     ),
     "LastEventId": _query(

@@ -22,6 +22,9 @@ PIPELINES = "/v1/pipelines"
 PIPELINE = "/v1/pipelines/<pipeline_uuid>"
 RUNS = "/v1/pipelines/<pipeline_uuid>/runs"
 RUN = "/v1/pipelines/<pipeline_uuid>/runs/<run_uuid>"
+SWEEPS = "/v1/pipelines/<pipeline_uuid>/sweeps"
+SWEEP = "/v1/pipelines/<pipeline_uuid>/sweeps/<sweep_uuid>"
+INPUT_FILES = "/v1/pipelines/<pipeline_uuid>/input_files"
 WORKFLOWS = "/v1/workflows"
 WORKFLOW = "/v1/workflows/<workflow_uuid>"
 NODE = WORKFLOW + "/pipelines/<node_uuid>"
@@ -79,6 +82,28 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/artifacts/expire", WORKER, 200, False),
     # The world's run has just reported: the sweep leaves it alone.
     Endpoint("POST", "/v1/runs/recover", WORKER, 200, False),
+    Endpoint("POST", SWEEPS, CLIENT, 201, True, {"json": {"inputs": [], "rows": [{"load_w": 1}]}}),
+    Endpoint("GET", SWEEPS, CLIENT, 200, False),
+    Endpoint("GET", SWEEP, CLIENT, 200, False),
+    Endpoint("GET", SWEEP + "/runs", CLIENT, 200, False),
+    Endpoint("GET", SWEEP + "/results.csv", CLIENT, 200, False),
+    # The world's sweep is not final: the stream stays open; its status is what is checked.
+    Endpoint("GET", SWEEP + "/events", CLIENT, 200, False),
+    # The world's sweep has a run NOT_STARTED: cancelling it changes it.
+    Endpoint("POST", SWEEP + "/cancel", CLIENT, 200, True),
+    Endpoint(
+        "POST",
+        INPUT_FILES,
+        CLIENT,
+        201,
+        True,
+        {
+            "query_string": {"name": "model.glm"},
+            "data": b"// glm\n",
+            "content_type": "application/octet-stream",
+        },
+    ),
+    Endpoint("GET", INPUT_FILES + "/<file_uuid>", BOTH, 200, False),
     Endpoint("POST", WORKFLOWS, CLIENT, 201, True, {"json": {"name": "another"}}),
     Endpoint("GET", WORKFLOWS, CLIENT, 200, False),
     Endpoint("POST", WORKFLOWS + "/search", CLIENT, 200, False, {"json": {"uuids": ["<workflow_uuid>"]}}),
@@ -96,6 +121,8 @@ ENDPOINTS = [
     Endpoint("POST", WORKFLOW + "/runs", CLIENT, 201, True, {"json": {"inputs": []}}),
     Endpoint("GET", WORKFLOW + "/runs", CLIENT, 200, False),
     Endpoint("GET", WORKFLOW_RUN, CLIENT, 200, False),
+    # The world's workflow run is not final: the stream stays open.
+    Endpoint("GET", WORKFLOW_RUN + "/events", CLIENT, 200, False),
     Endpoint("POST", WORKFLOW_RUN + "/cancel", CLIENT, 200, True),
 ]
 
@@ -128,6 +155,17 @@ def world(api, client, keys):
     response = api.upload(pipeline["uuid"], run["uuid"], "volts.csv", b"t,v\n0,120\n")
     assert response.status_code == 201, response.get_json()
     artifact_uuid = response.get_json()["uuid"]
+    sweep = client.post(
+        f"/v1/pipelines/{pipeline['uuid']}/sweeps",
+        json={"inputs": [], "rows": [{"i": 1}]},
+        headers=keys.client,
+    ).get_json()
+    input_file = client.post(
+        f"/v1/pipelines/{pipeline['uuid']}/input_files",
+        query_string={"name": "model.glm"},
+        data=b"// glm\n",
+        headers={**keys.client, "Content-Type": "application/octet-stream"},
+    ).get_json()
     workflow = client.post("/v1/workflows", json={"name": "w"}, headers=keys.client).get_json()
     nodes = f"/v1/workflows/{workflow['uuid']}/pipelines"
     first = client.post(nodes, json={"pipeline_uuid": pipeline["uuid"]}, headers=keys.client).get_json()
@@ -143,6 +181,8 @@ def world(api, client, keys):
         "pipeline_uuid": pipeline["uuid"],
         "run_uuid": run["uuid"],
         "artifact_uuid": artifact_uuid,
+        "sweep_uuid": sweep["uuid"],
+        "file_uuid": input_file["uuid"],
         "workflow_uuid": workflow["uuid"],
         "node_uuid": node["uuid"],
         "workflow_run_uuid": workflow_run["uuid"],
@@ -221,6 +261,8 @@ def test_keys_are_checked_before_anything_is_looked_up(client, keys, endpoint):
             "pipeline_uuid",
             "run_uuid",
             "artifact_uuid",
+            "sweep_uuid",
+            "file_uuid",
             "workflow_uuid",
             "node_uuid",
             "workflow_run_uuid",

@@ -27,7 +27,7 @@ import pytest
 from .helpers import table_snapshot
 from .test_auth_matrix import AUTOMATIC_METHODS, ENDPOINTS, PIPELINE, PIPELINES, RUN, RUNS, fill
 
-UUID_ARGUMENTS = ("pipeline_uuid", "run_uuid", "artifact_uuid")
+UUID_ARGUMENTS = ("pipeline_uuid", "run_uuid", "artifact_uuid", "sweep_uuid", "file_uuid")
 UNKNOWN = "0123456789abcdef0123456789abcdef"
 KEY_KINDS = ("client", "worker")
 
@@ -43,9 +43,20 @@ class Combination:
     # The deleted pipeline's own run, which the delete cancelled: a worker's
     # calls on it are a 409, not a 404.
     worker_may_report: bool = False
+    sweep: str = None
+    file: str = None
+    # The deleted pipeline's own input file: a worker still fetches the
+    # inputs of the runs the delete did not reach in time.
+    worker_may_fetch: bool = False
 
     def values(self, world):
-        names = {"pipeline_uuid": self.pipeline, "run_uuid": self.run, "artifact_uuid": self.artifact}
+        names = {
+            "pipeline_uuid": self.pipeline,
+            "run_uuid": self.run,
+            "artifact_uuid": self.artifact,
+            "sweep_uuid": self.sweep,
+            "file_uuid": self.file,
+        }
         return {key: world.uuids.get(name, name) for key, name in names.items() if name is not None}
 
 
@@ -77,9 +88,27 @@ ARTIFACT_COMBINATIONS = [
     Combination("an artifact's uuid as the run's", "A", "a1", "a1"),
     Combination("the run's uuid as the artifact's", "A", "A1", "A1"),
 ]
+SWEEP_COMBINATIONS = [
+    Combination("sweep of B through A's path", "A", sweep="sB"),
+    Combination("sweep of A through deleted D's path", "D", sweep="sA"),
+    Combination("deleted D's own sweep", "D", sweep="sD"),
+    Combination("unknown sweep of A", "A", sweep=UNKNOWN),
+    Combination("a run's uuid as the sweep's", "A", sweep="A1"),
+]
+FILE_COMBINATIONS = [
+    Combination("input file of B through A's path", "A", file="fB"),
+    Combination("input file of A through deleted D's path", "D", file="fA"),
+    Combination("deleted D's own input file", "D", file="fD", worker_may_fetch=True),
+    Combination("unknown input file of A", "A", file=UNKNOWN),
+    Combination("an artifact's uuid as the input file's", "A", file="a1"),
+]
 
 
 def combinations_for(arguments):
+    if "sweep_uuid" in arguments:
+        return SWEEP_COMBINATIONS
+    if "file_uuid" in arguments:
+        return FILE_COMBINATIONS
     if "artifact_uuid" in arguments:
         return ARTIFACT_COMBINATIONS
     if "run_uuid" in arguments:
@@ -115,7 +144,26 @@ class World:
                 artifact = response.get_json()
                 self._keep(run_name, run["uuid"], console)
                 self._keep(run_name.lower(), artifact["uuid"], file_name, content, artifact["sha256"])
-                self.matching.setdefault(pipeline_name, (pipeline_name, run_name, run_name.lower()))
+                self.matching.setdefault(pipeline_name, [pipeline_name, run_name, run_name.lower()])
+            sweep = client.post(
+                f"/v1/pipelines/{pipeline['uuid']}/sweeps",
+                json={"inputs": [], "rows": [{"i": 1}]},
+                headers=keys.client,
+            )
+            assert sweep.status_code == 201, sweep.get_json()
+            content = f"input file of {pipeline_name}"
+            input_file = client.post(
+                f"/v1/pipelines/{pipeline['uuid']}/input_files",
+                query_string={"name": f"{pipeline_name}.glm"},
+                data=content.encode(),
+                headers={**keys.client, "Content-Type": "application/octet-stream"},
+            )
+            assert input_file.status_code == 201, input_file.get_json()
+            self._keep(f"s{pipeline_name}", sweep.get_json()["uuid"])
+            self._keep(
+                f"f{pipeline_name}", input_file.get_json()["uuid"], content, input_file.get_json()["sha256"]
+            )
+            self.matching[pipeline_name] += [f"s{pipeline_name}", f"f{pipeline_name}"]
         response = client.delete(f"/v1/pipelines/{self.uuids['D']}", headers=keys.client)
         assert response.status_code == 204
 
@@ -196,6 +244,8 @@ def test_no_key_reaches_an_object_through_another_objects_path(app, client, keys
             for kind in KEY_KINDS:
                 allowed = kind in endpoint.allowed
                 expected = 404 if allowed else 403
+                if allowed and kind == "worker" and combination.worker_may_fetch:
+                    continue
                 if allowed and kind == "worker" and combination.worker_may_report:
                     expected = 409
                 problems = check_refused(app, client, keys, world, endpoint, kind, values, expected)

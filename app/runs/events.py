@@ -169,10 +169,16 @@ def is_behind(cursor, position):
 @dataclass(frozen=True)
 class RunEvents:
     """What the hub (``stream_hub.py``) streams for one run. A sweep's or a
-    workflow run's stream is another such source: a ``key``, its own
-    ``following`` and a ``positions`` for all its keys at once."""
+    workflow run's stream is another such source (``group_events.py``): a
+    ``key``, its own ``opening`` and ``following``, and a ``positions`` for
+    all its keys at once."""
 
     key: int  # the run's id
+
+    parse_cursor = staticmethod(Cursor.parse)
+
+    def opening(self, cursor=None):
+        return opening(self.key, cursor)
 
     def following(self, cursor):
         return following(self.key, cursor)

@@ -14,6 +14,7 @@ from ..permissions import client_only, client_or_worker, is_worker, worker_only
 from ..pipelines.queries import get_pipeline
 from . import queries, recovery, services
 from .attempts import check_attempt, named_attempt
+from .events import RunEvents
 from .output import run_output
 from .schemas import console_append, console_replace, empty_body, run_create, state_input
 from .states import STATE_NAMES, RunState
@@ -133,7 +134,7 @@ def run_events(pipeline_uuid, run_uuid):
           text/event-stream:
             schema: {$ref: '#/components/schemas/RunEventStream'}
     """
-    return event_stream(find_run(pipeline_uuid, run_uuid))
+    return event_stream(RunEvents(find_run(pipeline_uuid, run_uuid).id))
 
 
 @blueprint.route("/<run_uuid>/state", methods=["GET"])

@@ -13,7 +13,9 @@ from ..pipelines.queries import get_pipeline
 from ..runs.output import artifact_urls
 from ..runs.queries import runs_page
 from ..runs.states import STATE_NAMES
+from ..runs.streaming import event_stream
 from . import queries, services
+from .events import SweepEvents
 from .output import csv_lines, sweep_output
 from .schemas import run_parameters, sweep_create
 
@@ -80,6 +82,31 @@ def get_sweep(pipeline_uuid, sweep_uuid):
     """
     _, sweep = _found(pipeline_uuid, sweep_uuid)
     return sweep_output(sweep, queries.sweep_summary(sweep))
+
+
+@blueprint.route("/<sweep_uuid>/events", methods=["GET"])
+@client_only
+def sweep_events(pipeline_uuid, sweep_uuid):
+    """Follow a sweep: its runs' state changes and its counts, as Server-Sent Events.
+
+    Opens with a `counts` event (`{"counts", "state"}`), then sends each
+    state change of one of its runs as a `run` event (`{"run_uuid",
+    "sequence", "state", "created_at"}`) followed by the counts as they
+    are. Every event's `id` is the last state change sent; `Last-Event-ID`
+    resumes after it. A comment line at least every 15 s; the stream ends
+    once the sweep is final.
+    ---
+    tags: [sweeps]
+    parameters: [PipelineUuid, SweepUuid, GroupLastEventId]
+    responses:
+      200:
+        description: The sweep's events, until it is final.
+        content:
+          text/event-stream:
+            schema: {$ref: '#/components/schemas/GroupEventStream'}
+    """
+    _, sweep = _found(pipeline_uuid, sweep_uuid)
+    return event_stream(SweepEvents(sweep.uuid))
 
 
 @blueprint.route("/<sweep_uuid>/runs", methods=["GET"])

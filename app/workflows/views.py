@@ -8,7 +8,9 @@ from flask import Blueprint
 
 from ..fields import json_body, query_int
 from ..permissions import client_only
+from ..runs.streaming import event_stream
 from . import queries, services
+from .events import WorkflowRunEvents
 from .output import node_output, workflow_run_output
 from .schemas import (
     node_input,
@@ -242,6 +244,30 @@ def list_workflow_runs(workflow_uuid):
     offset = query_int("offset", 0, 2**31 - 1, default=0)
     page = queries.list_workflow_runs(workflow, limit, offset)
     return [workflow_run_output(workflow_run, workflow.uuid) for workflow_run in page]
+
+
+@blueprint.route("/<workflow_uuid>/runs/<workflow_run_uuid>/events", methods=["GET"])
+@client_only
+def workflow_run_events(workflow_uuid, workflow_run_uuid):
+    """Follow a workflow run: its nodes' runs' state changes and counts, as Server-Sent Events.
+
+    As a sweep's stream: a `counts` event (`{"counts", "state"}`, the state
+    being the workflow run's) first, then a `run` event per state change of
+    a node's run, each followed by the counts; ids are the last state
+    change sent, for `Last-Event-ID`; the stream ends once the workflow run
+    is final.
+    ---
+    tags: [workflows]
+    parameters: [WorkflowUuid, WorkflowRunUuid, GroupLastEventId]
+    responses:
+      200:
+        description: The workflow run's events, until it is final.
+        content:
+          text/event-stream:
+            schema: {$ref: '#/components/schemas/GroupEventStream'}
+    """
+    workflow = queries.get_workflow(workflow_uuid)
+    return event_stream(WorkflowRunEvents(queries.get_workflow_run(workflow, workflow_run_uuid).id))
 
 
 @blueprint.route("/<workflow_uuid>/runs/<workflow_run_uuid>", methods=["GET"])
