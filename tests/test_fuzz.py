@@ -132,6 +132,18 @@ class Targets:
         self.workflow_run_uuid = client.post(
             f"/v1/workflows/{self.workflow_uuid}/runs", json={"inputs": []}, headers=keys.client
         ).get_json()["uuid"]
+        # A sweep of two runs, and an input file.
+        self.sweep_uuid = client.post(
+            f"/v1/pipelines/{self.pipeline_uuid}/sweeps",
+            json={"inputs": [], "parameters": {"load_w": [1, 2]}},
+            headers=keys.client,
+        ).get_json()["uuid"]
+        self.file_uuid = client.post(
+            f"/v1/pipelines/{self.pipeline_uuid}/input_files",
+            query_string={"name": "model.glm"},
+            data=b"// glm\n",
+            headers={**keys.client, "Content-Type": "application/octet-stream"},
+        ).get_json()["uuid"]
 
     def path_parameters(self, run_uuid=None):
         return {
@@ -141,6 +153,8 @@ class Targets:
             "workflow_uuid": self.workflow_uuid,
             "node_uuid": self.node_uuid,
             "workflow_run_uuid": self.workflow_run_uuid,
+            "sweep_uuid": self.sweep_uuid,
+            "file_uuid": self.file_uuid,
         }
 
     def reset(self):

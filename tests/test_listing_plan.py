@@ -38,7 +38,7 @@ def add_runs(pipeline_id, count):
 def listing_plan(connection, pipeline):
     """EXPLAIN of the listing statement the API runs for ``pipeline``."""
     head, middle, tail = url_parts(pipeline.uuid)
-    statement = listing._STATEMENTS[False, False].params(
+    statement = listing._STATEMENTS[False, False, False].params(
         pipeline_id=pipeline.id,
         pipeline_uuid=pipeline.uuid,
         offset=0,

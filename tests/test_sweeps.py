@@ -290,3 +290,11 @@ def test_sequences_stay_unique_when_sweeps_and_runs_are_made_at_once(app, api, c
     for sweep in client.get(sweeps_path(pipeline["uuid"]), headers=keys.client).get_json():
         numbers = [run["sequence"] for run in sweep_runs(client, keys, pipeline["uuid"], sweep["uuid"])]
         assert numbers == list(range(numbers[0], numbers[0] + 20))
+
+
+@pytest.mark.parametrize("body", [True, 1, "x", [], None])
+def test_a_body_that_is_not_an_object_is_a_400(api, client, keys, body):
+    pipeline = api.create_pipeline()
+    response = client.post(f"/v1/pipelines/{pipeline['uuid']}/sweeps", json=body, headers=keys.client)
+    assert response.status_code == 400, response.get_json()
+    assert "message" in response.get_json()

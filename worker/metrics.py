@@ -10,6 +10,7 @@ Celery's own view (workers online, tasks and their run times) is Flower's
 ``/metrics``, from the same worker's events.
 """
 
+import contextlib
 import glob
 import logging
 import os
@@ -23,6 +24,11 @@ if metrics_port() is not None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     # Before prometheus_client is imported, and before the pool forks: each
     # worker's processes share one folder of their own.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="workflow-worker-metrics-")
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # prometheus_client writes each process's figures there, and a folder
+    # that is not there fails every count.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server  # noqa: E402
 from prometheus_client.multiprocess import MultiProcessCollector  # noqa: E402
@@ -51,12 +57,24 @@ LIMIT_KILLS = Counter(
 
 
 def run_finished(outcome, seconds):
-    RUNS.labels(outcome).inc()
-    RUN_DURATION.labels(outcome).observe(seconds)
+    with _never_failing():
+        RUNS.labels(outcome).inc()
+        RUN_DURATION.labels(outcome).observe(seconds)
 
 
 def limit_killed(limit):
-    LIMIT_KILLS.labels(limit).inc()
+    with _never_failing():
+        LIMIT_KILLS.labels(limit).inc()
+
+
+@contextlib.contextmanager
+def _never_failing():
+    """A count that cannot be kept (its folder removed, the disk full) is
+    logged, and never fails the run it counts."""
+    try:
+        yield
+    except OSError:
+        log.warning("worker metrics: a count was lost", exc_info=True)
 
 
 @signals.worker_init.connect

@@ -102,6 +102,8 @@ class SweepCreateSchema(RunCreateSchema):
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def exactly_one_source(self, data, original_data, **kwargs):
+        if not isinstance(original_data, dict):
+            return  # not an object at all: marshmallow says so itself
         given = [name for name in ("parameters", "rows") if name in (original_data or {})]
         if len(given) != 1:
             raise ValidationError("Give exactly one of 'parameters' and 'rows'.", "parameters")

@@ -154,6 +154,7 @@ def test_callback_and_input_hosts_in_blocked_networks_are_never_contacted(make_s
         CALLBACK_SIGNING_SECRET=SECRET,
         WORKER_BLOCKED_NETWORKS="127.0.0.1/32,127.0.0.2/32",
         WORKER_ALLOW_FILE_URLS="1",  # the input server is on 127.0.0.1, blocked here
+        api_settings={"ALLOW_FILE_URLS": "1"},  # and the API takes file:// inputs only so
     )
     pipeline = stack.create_pipeline(model=MODEL)
     model = [{"name": MODEL, "url": (EXAMPLES / MODEL).as_uri()}]

@@ -42,6 +42,7 @@ def test_a_real_run_shows_in_the_runs_by_state_the_requests_and_the_worker_metri
     pipeline = stack.create_pipeline(model=MODEL)
     before = scrape(stack.url)
     assert runs_by_state(before) == {
+        "QUEUED": 0,
         "NOT_STARTED": 0,
         "RUNNING": 0,
         "COMPLETED": 0,
@@ -55,6 +56,7 @@ def test_a_real_run_shows_in_the_runs_by_state_the_requests_and_the_worker_metri
     after = scrape(stack.url)
 
     assert runs_by_state(after) == {
+        "QUEUED": 0,
         "NOT_STARTED": 0,
         "RUNNING": 0,
         "COMPLETED": 1,
