@@ -197,30 +197,33 @@ SCHEMAS = {
     ),
     "RunState": {"type": "string", "enum": STATE_NAMES},
     "GroupEventStream": {
-        "type": "string",
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "id": {"type": "string", "description": "The last state change sent."},
+            "event": {"type": "string", "enum": ["run", "counts"]},
+            "data": {"type": "string", "description": "The event's JSON."},
+        },
         "description": (
             "Server-Sent Events of a sweep or a workflow run. Each event is `id: <state change>`, "
             "`event: <kind>`, `data: <JSON>`: `run` {run_uuid, sequence, state, created_at} for a "
             "state change of one of its runs, `counts` {counts, state} after them (and first). "
             "Lines starting with `:` are keep-alive comments. The stream ends once it is final."
         ),
-        "example": (
-            'id: 41\nevent: counts\ndata: {"counts":{"NOT_STARTED":3},"state":"NOT_STARTED"}\n\n'
-            'id: 42\nevent: run\ndata: {"run_uuid":"...","sequence":1,"state":"RUNNING",'
-            '"created_at":"2026-12-01T10:00:01+00:00"}\n\n'
-        ),
     },
     "RunEventStream": {
-        "type": "string",
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "id": {"type": "string", "description": "state-chunk-progress."},
+            "event": {"type": "string", "enum": ["state", "console", "progress"]},
+            "data": {"type": "string", "description": "The event's JSON."},
+        },
         "description": (
             "Server-Sent Events. Each event is `id: <state>-<chunk>-<progress>`, `event: <kind>`, "
             "`data: <JSON>`: `state` {state, created_at}, `console` {std_out, std_err} (output not "
             "sent before), `progress` (a Progress). Lines starting with `:` are keep-alive "
             "comments. The stream ends after the run's final state."
-        ),
-        "example": (
-            'id: 3-0-0\nevent: state\ndata: {"state":"RUNNING","created_at":"2026-12-01T10:00:01+00:00"}\n\n'
-            'id: 3-17-2\nevent: console\ndata: {"std_out":"Processing ...\\n","std_err":""}\n\n'
         ),
     },
     "Sweep": _object(

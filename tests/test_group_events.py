@@ -101,3 +101,11 @@ def test_a_workflow_run_streams_its_nodes_until_it_is_final(api, client, keys):
     assert rest[-1][1] == "counts" and rest[-1][2]["state"] == "CANCELLED"
     assert rest[-1][2]["counts"]["CANCELLED"] == 2
     assert_error(client.get(path, headers=keys.worker), 403)
+
+
+def test_a_sweep_last_event_id_past_every_id_is_no_error(client, keys, sweep):
+    assert client.post(sweep_path(sweep, "/cancel"), headers=keys.client).status_code == 200
+    headers = {**keys.client, "Last-Event-ID": "999999999999999999"}
+    response = client.get(sweep_path(sweep, "/events"), headers=headers)
+    assert response.status_code == 200
+    assert [kind for _, kind, _ in events(response)] == ["counts"]

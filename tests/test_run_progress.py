@@ -136,3 +136,21 @@ def test_the_stream_checks_keys_runs_and_ids(api, client, keys, running):
     assert_error(client.get(path, headers=keys.worker), 403)
     assert_error(client.get(api.run_path(running[0], "0" * 32, "/events"), headers=keys.client), 404)
     assert_error(client.get(path, headers={**keys.client, "Last-Event-ID": "1-2"}), 400)
+
+
+@pytest.mark.parametrize(
+    "last", ["999999999999999999-0-0", "0-999999999999999999-0", "0-0-999999999999999999"]
+)
+def test_a_last_event_id_past_every_id_sends_nothing_more(api, client, keys, running, last):
+    api.set_state(*running, "COMPLETED")
+    response = client.get(api.run_path(*running, "/events"), headers={**keys.client, "Last-Event-ID": last})
+    assert response.status_code == 200
+    kinds = [kind for _, kind, _ in events(response)]
+    assert "console" not in kinds and "progress" not in kinds
+
+
+def test_a_last_event_id_of_other_digits_is_a_400(api, client, keys, running):
+    response = client.get(
+        api.run_path(*running, "/events"), headers={**keys.client, "Last-Event-ID": "٣-0-0"}
+    )
+    assert_error(response, 400)

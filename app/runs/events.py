@@ -20,7 +20,9 @@ from .models import ConsoleChunk, Run, RunStateChange
 from .output import iso
 from .states import FINAL_STATES
 
-CURSOR = re.compile(r"^(\d{1,18})-(\d{1,18})-(\d{1,18})$")
+CURSOR = re.compile(r"^([0-9]{1,18})-([0-9]{1,18})-([0-9]{1,18})$")
+# The ids are the databases' integers: past the largest, nothing is found.
+LARGEST_ID = 2**31 - 1
 _FINAL = {state.value for state in FINAL_STATES}
 
 
@@ -41,7 +43,7 @@ class Cursor:
         match = CURSOR.match(text.strip())
         if not match:
             raise ApiError(400, "Last-Event-ID must be an id this stream sent (state-chunk-progress).")
-        return cls(*(int(part) for part in match.groups()))
+        return cls(*(min(int(part), LARGEST_ID) for part in match.groups()))
 
 
 def encode(kind, data, cursor):

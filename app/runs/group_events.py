@@ -24,7 +24,8 @@ from .models import Run, RunStateChange
 from .output import iso
 from .states import FINAL_STATES
 
-CURSOR = re.compile(r"^\d{1,18}$")
+CURSOR = re.compile(r"^[0-9]{1,18}$")
+LARGEST_ID = 2**31 - 1  # the databases' integers: past it, nothing is found
 _FINAL = {state.value for state in FINAL_STATES}
 # State changes read per poll: a 10,000-run sweep cancelled at once is sent
 # in pieces, each followed by the counts as they are.
@@ -54,7 +55,7 @@ class RunGroupEvents:
             return None
         if not CURSOR.match(text.strip()):
             raise ApiError(400, "Last-Event-ID must be an id this stream sent (a number).")
-        return int(text)
+        return min(int(text), LARGEST_ID)
 
     def opening(self, cursor=None):
         if cursor is not None:
