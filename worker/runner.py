@@ -144,10 +144,13 @@ class LimitWatch:
     """The disk and file-size limits of a running run, checked from outside:
     the bytes in its working folder and in its sandbox's private /tmp."""
 
-    def __init__(self, folder, limits, process):
+    def __init__(self, folder, limits, process, bound=()):
         self.folder = folder
         self.limits = limits
         self.process = process
+        # Host paths bound into the sandbox: under /tmp they show in its
+        # private /tmp, and are not what the run wrote.
+        self.bound_in_tmp = [path[len("/tmp") :] for path in bound if path.startswith("/tmp/")]
 
     def sandbox_tmp(self):
         """The sandbox's /tmp as the host sees it, through its first process."""
@@ -165,7 +168,7 @@ class LimitWatch:
         total, largest = folder_bytes(self.folder)
         tmp = None if final else self.sandbox_tmp()
         if tmp:
-            total += folder_bytes(tmp)[0]
+            total += folder_bytes(tmp, skip={tmp + path for path in self.bound_in_tmp})[0]
         disk, file_bytes = self.limits.disk_bytes, self.limits.file_bytes
         if disk and total > disk:
             return f"disk limit reached: the run wrote more than {disk} bytes (WORKER_MAX_DISK_BYTES={disk})"
@@ -198,11 +201,12 @@ class LimitWatch:
         return None
 
 
-def folder_bytes(folder):
+def folder_bytes(folder, skip=frozenset()):
     """``(total bytes, (size, path) of the largest file)`` of regular files
-    under ``folder``, symlinks not followed."""
+    under ``folder``, symlinks not followed, the folders in ``skip`` left out."""
     total, largest = 0, (0, None)
-    for root, _folders, names in os.walk(folder):
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if os.path.join(root, name) not in skip]
         for name in names:
             path = os.path.join(root, name)
             try:
@@ -357,7 +361,7 @@ def run_gridlabd(
     buffer = OutputBuffer()
     first_error = FirstErrorLine()
     hints = LimitHints()
-    watch = LimitWatch(cwd, limits, process)
+    watch = LimitWatch(cwd, limits, process, sandbox.bound if sandbox else ())
     progress = ProgressWatcher(cwd, on_progress) if on_progress else None
     watching = (hints, progress) if progress else (hints,)
     readers = [

@@ -212,6 +212,7 @@ class Sandbox:
 
     def __init__(self, folder, network=False, limits=None):
         self.folder = os.path.realpath(folder)
+        self.bound = []  # set by wrap()
         self.network = network
         self.limits = limits or Limits.from_settings()
         self.uid = sandbox_uid()
@@ -278,6 +279,9 @@ class Sandbox:
         args += ["--bind", self.folder, self.folder]
         # bwrap gives the folders it makes on the way to a bind the modes of
         # the host's (/root is 0700): let the sandbox's uid walk through them.
+        # What is bound in from the host: not the run's own writing, even
+        # where it shows under the sandbox's /tmp (runner.LimitWatch).
+        self.bound = sorted({*seen, self.folder})
         for folder in sorted(intermediate_folders([*seen, self.folder])):
             args += ["--chmod", "1777" if folder == "/tmp" else "0755", folder]
         args += ["--chdir", self.folder, "--clearenv"]
