@@ -270,24 +270,3 @@ def test_a_large_recorder_file_is_read_in_parallel_and_its_spike_drawn(stack, br
     assert float(panel.get_attribute("data-drawn-max")) == pytest.approx(abs(complex(SPIKE, -144.929)))
     assert [r for r in browser.requests() if "csv-worker" in r.get("url", "")], "read by Web Workers"
     assert not browser.script_errors()
-
-
-def test_pages_of_endpoints_the_api_lacks_say_so(stack, browser):
-    """Before sweeps and workflows are merged, their pages degrade visibly:
-    on an API with them, this test has nothing to check and says so."""
-    paths = requests.get(stack.url + "/apispec.json", timeout=10).json()["paths"]
-    if "/v1/pipelines/{pipeline_uuid}/sweeps" in paths and "/v1/workflows" in paths:
-        pytest.skip("this API has sweeps and workflows: test_console_studies.py tests their pages")
-    driver = browser.driver
-    pipeline = stack.create_pipeline(model=MODEL, name="no sweeps here")
-    sign_in(browser, stack)
-    open_console(browser, stack, f"#/pipelines/{pipeline['uuid']}")
-    sweeps = wait(lambda: driver.find_element(By.CSS_SELECTOR, "#sweeps .unavailable"))
-    assert "not available" in sweeps.text
-    open_console(browser, stack, f"#/pipelines/{pipeline['uuid']}/sweeps/{'0' * 32}")
-    assert "not available" in wait(lambda: driver.find_element(By.CSS_SELECTOR, ".unavailable")).text
-    open_console(browser, stack, "#/workflows")
-    assert (
-        "not available" in wait(lambda: driver.find_element(By.CSS_SELECTOR, "#workflows .unavailable")).text
-    )
-    assert not browser.script_errors()
