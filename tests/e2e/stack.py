@@ -232,16 +232,18 @@ class Stack:
         self._stoppers.append(self.beat.stop)
 
     def gridlabd_processes(self):
-        """Pids of this stack's GridLAB-D processes: those working in a folder
-        under its workers' TMPDIR (other stacks may run on the machine)."""
-        work = str(self.work_folder.resolve())
+        """Pids of this stack's GridLAB-D runs: processes working in a run's
+        folder under its workers' TMPDIR (other stacks may run on the
+        machine; a worker's start-up check of the sandbox runs the engine
+        too, in a folder of another name, and is not a run)."""
+        runs = str(self.work_folder.resolve() / "workflow-run-")
         found = []
         for pid in gridlabd_processes():
             try:
                 cwd = os.readlink(f"/proc/{pid}/cwd")
             except OSError:
                 continue
-            if cwd.startswith(work + os.sep):
+            if cwd.startswith(runs):
                 found.append(pid)
         return found
 

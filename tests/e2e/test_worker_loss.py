@@ -68,16 +68,32 @@ def embedded_stack(tmp_path_factory):
     stack.close()
 
 
-def wait_until(condition, timeout, what, stack=None):
+def wait_until(condition, timeout, what, stack=None, run=None):
     deadline = time.monotonic() + timeout
     while True:
         found = condition()
         if found:
             return found
         if time.monotonic() > deadline:
-            log = stack.worker.output()[-3000:] if stack and stack.worker else ""
-            raise AssertionError(f"gave up waiting {timeout} s for {what}\n{log}")
+            raise AssertionError(f"gave up waiting {timeout} s for {what}\n{diagnosis(stack, run)}")
         time.sleep(0.1)
+
+
+def diagnosis(stack, run):
+    """What a failed wait shows: the run's states and std_err, the worker's
+    and beat's logs (their ends)."""
+    if stack is None:
+        return ""
+    parts = []
+    if run is not None:
+        current = stack.get(run)
+        parts.append(f"run: {[(s['state'], s['created_at']) for s in current['states']]}")
+        parts.append("std_err: " + stack.get(run, "/console")["std_err"][-1500:])
+    if stack.worker:
+        parts.append("worker log: " + stack.worker.output()[-3000:])
+    if stack.beat:
+        parts.append("beat log: " + stack.beat.output()[-1500:])
+    return "\n".join(parts)
 
 
 def parent_of(pid):
@@ -85,19 +101,29 @@ def parent_of(pid):
         return int(stat.read().rsplit(")", 1)[1].split()[1])
 
 
+def is_celery(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return b"celery" in handle.read()
+
+
 def simulation(stack, not_these=()):
     """``(pid, pool process pid)`` of the stack's gridlabd once one runs (a
-    new one: not in ``not_these``); the pool process is its parent."""
+    new one: not in ``not_these``). The pool process is the nearest Celery
+    process above it: the sandbox puts bwrap processes in between, and a
+    scan of /proc can catch them half started, so "the parent of the first
+    pid whose parent is not in the list" could be bwrap itself."""
 
     def found():
         pids = [pid for pid in stack.gridlabd_processes() if pid not in not_these]
         for pid in pids:
+            ancestor = pid
             try:
-                parent = parent_of(pid)
+                while ancestor > 1:
+                    ancestor = parent_of(ancestor)
+                    if is_celery(ancestor):
+                        return pid, ancestor
             except OSError:
                 continue
-            if parent not in pids:  # the command itself, not a process it started
-                return pid, parent
         return None
 
     return wait_until(found, 60, "gridlabd to run", stack)
@@ -177,7 +203,7 @@ def test_a_killed_pool_process_is_recovered_and_the_run_completes_on_attempt_2(s
     killed = time.monotonic()
 
     assert_no_gridlabd_left(stack)
-    wait_until(requeued(stack, run), 60, "the sweep to queue the run again", stack)
+    wait_until(requeued(stack, run), 60, "the sweep to queue the run again", stack, run)
     requeued_after = time.monotonic() - killed
     stack.wait_for(run, FINAL, timeout=120)
     report("pool process killed", requeued_after=requeued_after, completed_after=time.monotonic() - killed)
@@ -195,7 +221,7 @@ def kill_the_whole_worker_and_start_another(stack):
     assert_no_gridlabd_left(stack)
     stack.start_worker()
 
-    wait_until(requeued(stack, run), 90, "the sweep to queue the run again", stack)
+    wait_until(requeued(stack, run), 90, "the sweep to queue the run again", stack, run)
     requeued_after = time.monotonic() - killed
     stack.wait_for(run, FINAL, timeout=120)
     return run, killed_folders, before, requeued_after, time.monotonic() - killed
@@ -218,9 +244,9 @@ def test_a_run_whose_worker_is_lost_twice_fails_with_the_reason(stack):
     first, pool_process = simulation(stack)
     os.kill(pool_process, signal.SIGKILL)
     killed = time.monotonic()
-    wait_until(requeued(stack, run), 60, "the sweep to queue the run again", stack)
+    wait_until(requeued(stack, run), 60, "the sweep to queue the run again", stack, run)
     first_requeue = time.monotonic() - killed
-    wait_until(lambda: state_names(stack, run).count("RUNNING") == 2, 60, "the second attempt", stack)
+    wait_until(lambda: state_names(stack, run).count("RUNNING") == 2, 60, "the second attempt", stack, run)
 
     second, pool_process = simulation(stack, not_these={first})
     os.kill(pool_process, signal.SIGKILL)
