@@ -201,6 +201,8 @@ class Gunicorn(LoggedProcess):
         env = {"PROMETHEUS_MULTIPROC_DIR": str(folder), **env}
         self.metrics_folder = Path(env["PROMETHEUS_MULTIPROC_DIR"])
         args = [executable("gunicorn"), "run:app", "-b", f"127.0.0.1:{self.port}", "-w", str(workers)]
+        # Without it every gunicorn makes the same socket under the user's home.
+        args.append("--no-control-socket")
         if threads:
             args += ["--threads", str(threads)]
         super().__init__(args, env, log_path)
