@@ -5,8 +5,8 @@
 import { createParser } from "eventsource-parser";
 import { request } from "./api.js";
 
-// handlers: {event(name, data), fallback()}; returns stop().
-export function follow(path, { event, fallback, ended }) {
+// handlers: {event(name, data), fallback(), opened(), ended()}; returns stop().
+export function follow(path, { event, fallback, opened, ended }) {
   const controller = new AbortController();
   let lastId = null;
   let stopped = false;
@@ -25,6 +25,7 @@ export function follow(path, { event, fallback, ended }) {
       return retry();
     }
     failures = 0;
+    if (opened) opened();
     const parser = createParser({
       onEvent(message) {
         if (message.id) lastId = message.id;

@@ -202,7 +202,6 @@ export function runPage(main, { params, setTitle }) {
   }
 
   refresh().then(() => {
-    live.textContent = "(live)";
     stopStream = follow(path, {
       event(name, data) {
         if (name === "console") {
@@ -219,6 +218,9 @@ export function runPage(main, { params, setTitle }) {
         }
       },
       fallback: startPolling,
+      opened: () => {
+        live.textContent = "(live)";
+      },
       ended: () => run && FINAL.has(badge.dataset.state),
     });
   });
