@@ -9,8 +9,8 @@ GridLAB-D recorder writes (``#`` header lines, a timestamp column, three
 complex columns), one row a second, with one spike the chart must keep. It is
 stored as a run's artifact through the API, as a worker uploads it; the
 browser signs in, opens the run's page and clicks "Chart", as a person does.
-The time runs from that click to the chart drawn: download, parse (Papa
-Parse), numbers from text, min/max downsampling, uPlot's draw.
+The time runs from that click to the chart drawn: download, parse (d3-dsv),
+numbers from text, min/max downsampling, uPlot's draw.
 """
 
 import argparse
@@ -174,7 +174,7 @@ def section(figures, command):
             "| --- | ---: |",
             f"| time to first draw (target {TARGET_MS} ms: {met}) | {f['first_draw_ms']:.0f} |",
             f"| of which the download, in the chart | {f['download_ms']:.0f} |",
-            f"| of which reading (Papa Parse, numbers), downsampling, drawing | {f['parse_ms']:.0f} |",
+            f"| of which reading (d3-dsv, numbers), downsampling, drawing | {f['parse_ms']:.0f} |",
             f"| reference: the same browser downloading the same file alone | {f['fetch_alone_ms']:.0f} |",
             f"| ratio, first draw / download alone | {f['ratio']:.2f} |",
             "",

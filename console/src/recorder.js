@@ -1,9 +1,9 @@
 // CSV files as GridLAB-D recorders write them: "# key.... value" lines, then
 // "# timestamp,col,..." naming the columns, then rows of timestamps and
 // values that may be complex ("+2197.75-144.929j", polar "+240.1+30d" or
-// "...r") and carry units ("+120.1 V"). Papa Parse reads the CSV; this
-// module turns its text cells into numbers.
-import Papa from "papaparse";
+// "...r") and carry units ("+120.1 V"). d3-dsv reads the CSV; this module
+// turns its text cells into numbers.
+import { csvParseRows } from "d3-dsv";
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}/;
 
@@ -25,23 +25,25 @@ export function splitHeader(text) {
   return { meta, header, offset };
 }
 
-// Papa Parse's rows (arrays of cells) of CSV text without its "#" lines.
-export const parseRows = (text) => Papa.parse(text, { skipEmptyLines: true, comments: "#" });
+// A row d3-dsv read that is not data: an empty line or a "#" line.
+const isNotData = (row) => (row.length === 1 && row[0] === "") || row[0].startsWith("#");
+
+// The rows (arrays of cells) of CSV text, without empty and "#" lines.
+export const parseRows = (text) => csvParseRows(text, (row) => (isNotData(row) ? null : row));
 
 // {columns, rows, meta, kinds, zone}: the whole file, read on this thread.
 export function parseRecorder(text) {
   const { meta, header, offset } = splitHeader(text);
-  const parsed = parseRows(text.slice(offset));
-  let rows = parsed.data;
+  let rows = parseRows(text.slice(offset));
   let columns;
-  if (header) columns = Papa.parse(header).data[0].map((name) => name.trim());
+  if (header) columns = csvParseRows(header)[0].map((name) => name.trim());
   else if (rows.length && rows[0].some((cell) => Number.isNaN(parseComplex(cell).re) && !TIMESTAMP.test(cell))) {
     columns = rows[0].map((name) => name.trim());
     rows = rows.slice(1);
   } else columns = (rows[0] || []).map((_, i) => `column ${i + 1}`);
   const first = rows.find((row) => row.length === columns.length);
   const kinds = columns.map((_, i) => (first ? cellKind(first[i]) : "text"));
-  return { columns, rows, meta, kinds, zone: zoneOf(first, kinds), errors: parsed.errors.length };
+  return { columns, rows, meta, kinds, zone: zoneOf(first, kinds) };
 }
 
 const zoneOf = (row, kinds) => {
@@ -49,39 +51,67 @@ const zoneOf = (row, kinds) => {
   return match ? match[1] : null;
 };
 
-// Every column of ``rows`` as numbers, by kind: a time column as seconds
-// ({values}), a complex one as {re, im}, a number one as {re}, text as null.
-export function readColumns(rows, kinds) {
-  const n = rows.length;
-  return kinds.map((kind, index) => {
-    if (kind === "time") {
-      const parse = timestampParser();
-      const values = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const cell = rows[i][index];
+// A column's numbers by kind, written cell by cell: a time column as
+// seconds ({values}), a complex one as {re, im}, a number one as {re}, text
+// as null.
+function columnWriter(kind, capacity) {
+  if (kind === "time") {
+    const parse = timestampParser();
+    let values = new Float64Array(capacity);
+    return {
+      write(i, cell) {
         values[i] = cell === undefined ? NaN : parse(cell);
-      }
-      return { values };
-    }
-    if (kind === "complex" || kind === "number") {
-      const re = new Float64Array(n);
-      const im = kind === "complex" ? new Float64Array(n) : null;
-      const out = { re: 0, im: 0, complex: false };
-      for (let i = 0; i < n; i++) {
-        const cell = rows[i][index];
+      },
+      result: (n) => ({ values: values.subarray(0, n) }),
+    };
+  }
+  if (kind === "complex" || kind === "number") {
+    const re = new Float64Array(capacity);
+    const im = kind === "complex" ? new Float64Array(capacity) : null;
+    const out = { re: 0, im: 0, complex: false };
+    return {
+      write(i, cell) {
         if (cell === undefined) {
           re[i] = NaN;
           if (im) im[i] = NaN;
-          continue;
+          return;
         }
         parseComplexInto(cell, out);
         re[i] = out.re;
         if (im) im[i] = out.im;
-      }
-      return im ? { re, im } : { re };
-    }
+      },
+      result: (n) => (im ? { re: re.subarray(0, n), im: im.subarray(0, n) } : { re: re.subarray(0, n) }),
+    };
+  }
+  return { write() {}, result: () => null };
+}
+
+// Every column of ``rows`` (arrays of cells) as numbers, by kind.
+export function readColumns(rows, kinds) {
+  const writers = kinds.map((kind) => columnWriter(kind, rows.length));
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    for (let k = 0; k < writers.length; k++) writers[k].write(i, row[k]);
+  }
+  return writers.map((writer) => writer.result(rows.length));
+}
+
+// {length, columns}: the rows of CSV ``text`` (no header row) read straight
+// into numbers as d3-dsv hands each row over, so that no cell string
+// outlives its row (for a million rows, most of the time of parsing to
+// arrays first went to the four million strings kept).
+export function readColumnsOfText(text, kinds) {
+  let capacity = 1;
+  for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", at + 1)) capacity++;
+  const writers = kinds.map((kind) => columnWriter(kind, capacity));
+  let n = 0;
+  csvParseRows(text, (row) => {
+    if (isNotData(row)) return null;
+    for (let k = 0; k < writers.length; k++) writers[k].write(n, row[k]);
+    n++;
     return null;
   });
+  return { length: n, columns: writers.map((writer) => writer.result(n)) };
 }
 
 // A column read by readColumns as one series: complex values as ``mode``.
@@ -256,9 +286,8 @@ export function timestampParser() {
   return (cell) => {
     const s = cell.charCodeAt(0) <= 32 ? cell.trim() : cell;
     if (s.length < 16 || s[4] !== "-" || s[7] !== "-" || s[13] !== ":") return NaN;
-    const day = s.slice(0, 10);
-    if (day !== lastDay) {
-      lastDay = day;
+    if (lastDay === null || !s.startsWith(lastDay)) {
+      lastDay = s.slice(0, 10);
       base = Date.UTC(digits(s, 0, 4), digits(s, 5, 2) - 1, digits(s, 8, 2)) / 1000;
     }
     let seconds = base + digits(s, 11, 2) * 3600 + digits(s, 14, 2) * 60 + (s[16] === ":" ? digits(s, 17, 2) : 0);

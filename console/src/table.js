@@ -2,16 +2,34 @@
 // ones split at line ends and read by one Web Worker per core at once
 // (csv-worker.js), their typed arrays put back together in order.
 import { request } from "./api.js";
-import { cellKind, parseRecorder, readColumns, readRecorder, splitHeader } from "./recorder.js";
+import { cellKind, parseRecorder, readRecorder, splitHeader } from "./recorder.js";
 
 const PARALLEL_FROM = 4 * 2 ** 20; // bytes
 const workerUrl = () => document.querySelector('meta[name="csv-worker"]')?.content;
 
+// One Web Worker per core (at most 4), or null where the page cannot have them.
+function startWorkers() {
+  const count = Math.min(4, navigator.hardwareConcurrency || 2);
+  if (!window.Worker || !workerUrl() || count < 2) return null;
+  return Array.from({ length: count }, () => new Worker(workerUrl(), { type: "module" }));
+}
+
 export async function loadTable(url) {
-  const bytes = new Uint8Array(await (await request(url)).arrayBuffer());
+  const response = await request(url);
+  // A large file's workers start while its body downloads, so that their
+  // code is loaded by the time it has arrived.
+  let workers = Number(response.headers.get("Content-Length")) >= PARALLEL_FROM ? startWorkers() : null;
+  let bytes;
+  try {
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch (problem) {
+    for (const worker of workers || []) worker.terminate();
+    throw problem;
+  }
   const fetchedAt = performance.now();
-  const workers = Math.min(4, navigator.hardwareConcurrency || 2);
-  if (bytes.length < PARALLEL_FROM || !window.Worker || !workerUrl() || workers < 2) {
+  if (bytes.length >= PARALLEL_FROM && !workers) workers = startWorkers();
+  if (bytes.length < PARALLEL_FROM || !workers) {
+    for (const worker of workers || []) worker.terminate();
     return { ...readRecorder(new TextDecoder().decode(bytes)), fetchedAt };
   }
   // The head: "#" lines, the column names, the kinds of the first row.
@@ -25,16 +43,16 @@ export async function loadTable(url) {
   let start = new TextEncoder().encode(headText.slice(0, offset)).length;
   if (!splitHeader(headText).header && head.columns[0] !== "column 1") start = bytes.indexOf(10, start) + 1;
   const cuts = [start];
-  for (let k = 1; k < workers; k++) {
-    const at = bytes.indexOf(10, start + Math.floor(((bytes.length - start) * k) / workers));
+  for (let k = 1; k < workers.length; k++) {
+    const at = bytes.indexOf(10, start + Math.floor(((bytes.length - start) * k) / workers.length));
     cuts.push(at === -1 ? bytes.length : at + 1);
   }
   cuts.push(bytes.length);
   const pieces = await Promise.all(
     cuts.slice(0, -1).map((from, k) => {
       const piece = bytes.slice(from, cuts[k + 1]);
+      const worker = workers[k];
       return new Promise((resolve, reject) => {
-        const worker = new Worker(workerUrl(), { type: "module" });
         worker.onmessage = ({ data }) => {
           worker.terminate();
           resolve(data);
@@ -67,5 +85,3 @@ export async function loadTable(url) {
   });
   return { columns: head.columns, kinds, meta: head.meta, zone: head.zone, length, data, fetchedAt };
 }
-
-export { readColumns };

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { minMaxBuckets, sortByX } from "../src/downsample.js";
-import { columnValues, parseComplex, parseRecorder, summarize, timestampParser } from "../src/recorder.js";
+import { columnValues, parseComplex, parseRecorder, readColumns, readColumnsOfText, splitHeader, summarize, timestampParser } from "../src/recorder.js";
 
 const RECORDER = `# file...... ieee4_load_voltages.csv
 # date...... Tue Dec  1 23:53:07 2026
@@ -22,6 +22,19 @@ test("the # lines give the columns and the metadata", () => {
   assert.deepEqual(table.kinds, ["time", "complex", "complex", "number"]);
   assert.equal(table.zone, "EDT");
   assert.equal(table.rows.length, 2);
+});
+
+test("rows read straight from text give the numbers rows read first give", () => {
+  // A short row, an empty line and a "#" line among the rows, as a large
+  // file's pieces may hold them.
+  const text = RECORDER + "2020-07-01 00:02:00 EDT,+1+1j\n\n# a note\n2020-07-01 00:03:00 EDT,+3+4j,+2+0d,7\n";
+  const table = parseRecorder(text);
+  const { offset } = splitHeader(text);
+  const streamed = readColumnsOfText(text.slice(offset), table.kinds);
+  assert.equal(streamed.length, 4);
+  assert.deepEqual(streamed.columns, readColumns(table.rows, table.kinds));
+  assert.ok(Number.isNaN(streamed.columns[2].re[2]), "a missing cell is NaN");
+  assert.equal(streamed.columns[3].re[3], 7);
 });
 
 test("complex values as magnitude, real, imaginary or angle; units dropped", () => {
