@@ -49,7 +49,9 @@ def broker_settings():
     control = os.path.join(folder, "control")
     for path in (queue, processed, control):
         os.makedirs(path, exist_ok=True)
-    return "filesystem://", {
+    # The host means nothing to this transport; naming one keeps kombu from
+    # warning "No hostname was supplied" each time it connects.
+    return "filesystem://localhost/", {
         "data_folder_in": queue,
         "data_folder_out": queue,
         "processed_folder": processed,
