@@ -8,14 +8,15 @@ On a stack of its own (gunicorn with 2 processes of 4 threads, as
 
 1. ``--streams`` RUNNING runs; a feeder, standing for the workers, appends
    a line of console to ``FED_RUNS`` of them every ``FEED_INTERVAL``
-   seconds, in both phases;
+   seconds throughout;
 2. the usual load (``WORKLOADS`` of ``bench.http_load``) without streams;
-3. one stream opened on each run, then the same load again, while every
-   stream reads its events; a line's delay is the time from the feeder's
-   POST to its arrival in a stream;
-4. the streams closed, the load once more without them: the reference is
-   the mean of 2 and 4, so that a change in the machine's other load over
-   the run weighs on both sides alike.
+3. ``ROUNDS`` times: one stream opened on each run, the same load again
+   while every stream reads its events (a line's delay is the time from
+   the feeder's POST to its arrival in a stream), then the streams closed
+   and the load once more without them.
+
+Each side is the mean of its phases, so that a change in the machine's
+other load over the run weighs on both alike.
 """
 
 import argparse
@@ -42,6 +43,10 @@ WORKLOADS = ["read-run", "list-10", "replace-console"]
 # on this machine, and two more.
 FED_RUNS = 4
 FEED_INTERVAL = 0.5
+# Phases with streams, each followed by one without: the figures of one
+# 10 s phase move by about 10% with the machine's other load, so each side
+# is a mean of several.
+ROUNDS = 2
 
 
 class Feeder:
@@ -131,44 +136,54 @@ class Streams:
             thread.join(5)
 
 
-def measure(api, streams=200, clients=8, warmup=2, duration=10, report=print):
+def measure(api, streams=200, clients=8, warmup=2, duration=10, report=print, rounds=ROUNDS):
     pipeline = api.create_pipeline("streams")
     runs = [api.running_run(pipeline) for _ in range(streams)]
     workloads = http_load.pick(WORKLOADS)
     feeder = Feeder(api, runs[:FED_RUNS])
     feeder.thread.start()
-    figures = {"streams": streams, "clients": clients, "duration": duration, "rows": []}
+    figures = {"streams": streams, "clients": clients, "duration": duration, "rounds": rounds, "rows": []}
     figures["load_before"] = "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
+    without, with_streams, delays = [], [], []
+    opened, failed = [], []
     try:
         report(f"without streams ({clients} clients, {duration:g} s each):")
-        before = http_load.run_workloads(api, workloads, clients, warmup, duration, report=report)
-        readers = Streams(api, runs)
-        readers.open()
-        report(f"{readers.opened} streams open ({len(readers.failed)} failed); with them:")
-        try:
-            time.sleep(1)
-            readers.delays.clear()
-            after = http_load.run_workloads(api, workloads, clients, warmup, duration, report=report)
-            delays = sorted(readers.delays)
-        finally:
-            readers.close()
-        time.sleep(2)  # the server drops the closed streams at their next write
-        report("without streams again:")
-        again = http_load.run_workloads(api, workloads, clients, warmup, duration, report=report)
+        without.append(http_load.run_workloads(api, workloads, clients, warmup, duration, report=report))
+        for _ in range(rounds):
+            readers = Streams(api, runs)
+            readers.open()
+            opened.append(readers.opened)
+            failed.append(len(readers.failed))
+            report(f"{readers.opened} streams open ({len(readers.failed)} failed); with them:")
+            try:
+                time.sleep(1)
+                readers.delays.clear()
+                loaded = http_load.run_workloads(api, workloads, clients, warmup, duration, report=report)
+                with_streams.append(loaded)
+                delays += readers.delays
+            finally:
+                readers.close()
+            time.sleep(2)  # the server drops the closed streams at their next write
+            report("without streams again:")
+            without.append(http_load.run_workloads(api, workloads, clients, warmup, duration, report=report))
     finally:
         feeder.stop.set()
-    for first, with_streams, last in zip(before, after, again, strict=True):
-        without = (first.rate + last.rate) / 2
+    delays.sort()
+    for index, workload in enumerate(workloads):
+        rate_without = statistics.mean(phase[index].rate for phase in without)
+        rate_with = statistics.mean(phase[index].rate for phase in with_streams)
         figures["rows"].append(
             {
-                "label": first.workload.label,
-                "without": without,
-                "with": with_streams.rate,
-                "ratio": with_streams.rate / without if without else float("nan"),
-                "errors": first.errors + with_streams.errors + last.errors,
+                "label": workload.label,
+                "without": rate_without,
+                "with": rate_with,
+                "without_each": [phase[index].rate for phase in without],
+                "with_each": [phase[index].rate for phase in with_streams],
+                "ratio": rate_with / rate_without if rate_without else float("nan"),
+                "errors": sum(phase[index].errors for phase in without + with_streams),
             }
         )
-    figures["opened"], figures["failed"] = readers.opened, len(readers.failed)
+    figures["opened"], figures["failed"] = min(opened), max(failed)
     figures["load_after"] = "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
     figures["lines"] = len(delays)
     if delays:
@@ -186,6 +201,10 @@ def measure(api, streams=200, clients=8, warmup=2, duration=10, report=print):
     return figures
 
 
+def _rates(rates):
+    return ", ".join(f"{rate:.0f}" for rate in rates)
+
+
 def section(figures, command):
     """The part of docs/benchmarks.md these figures make."""
     lines = [
@@ -194,9 +213,9 @@ def section(figures, command):
         f"`bench/streams.py` ({command}): {figures['streams']} RUNNING runs; a feeder standing",
         f"for the workers appends a console line to {FED_RUNS} of them every {FEED_INTERVAL:g} s throughout.",
         f"The usual load ({figures['clients']} clients, {figures['duration']:g} s per workload) is measured",
-        "without streams, then with one `GET .../events` stream open on each run",
-        f"({figures['opened']} opened, {figures['failed']} failed), then without them again, in the same",
-        'run; "without" is the mean of the two. The target: with the streams, at least',
+        f"without streams, then {figures['rounds']} times with one `GET .../events` stream open on each run",
+        f"({figures['opened']} opened, {figures['failed']} failed) and again without them, in the same",
+        "run; each side is the mean of its phases. The target: with the streams, at least",
         "80% of the throughput without them. Load average (1, 5, 15 minutes)",
         f"{figures['load_before']} before, {figures['load_after']} after: on a machine busy with",
         "other work the figures of each phase move with it, and the ratio less.",
@@ -206,8 +225,8 @@ def section(figures, command):
     ]
     for row in figures["rows"]:
         lines.append(
-            f"| {row['label']} | {row['without']:.0f} | {row['with']:.0f} "
-            f"| {row['ratio']:.2f} | {row['errors']} |"
+            f"| {row['label']} | {row['without']:.0f} ({_rates(row['without_each'])}) "
+            f"| {row['with']:.0f} ({_rates(row['with_each'])}) | {row['ratio']:.2f} | {row['errors']} |"
         )
     if figures.get("lines"):
         lines += [
