@@ -245,8 +245,9 @@ def write_section(document, text):
     head, found, rest = old.partition("## Event streams\n")
     tail = ""
     if found:
-        following = rest.find("\n## ")
-        tail = rest[following + 1 :] if following >= 0 else ""
+        # Up to the next section, or the marker that opens one kept by another bench.
+        ends = [at for at in (rest.find("\n## "), rest.find("\n<!-- ")) if at >= 0]
+        tail = rest[min(ends) + 1 :] if ends else ""
     document.write_text(head.rstrip("\n") + "\n\n" + text + ("\n" + tail if tail else ""))
 
 
