@@ -1,7 +1,7 @@
 """The blob server the tests use: nginx with WebDAV on loopback (blob_server.py).
 
 Without nginx the tests that need it are skipped with the reason, or fail
-under REQUIRE_SERVICES=1 (.ci/run installs nginx where it is missing).
+under REQUIRE_SERVICES=1 (./bin/test installs nginx where it is missing).
 """
 
 from blob_server import BlobServer, NginxMissing
