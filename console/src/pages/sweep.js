@@ -149,12 +149,16 @@ export function sweepPage(main, { params, setTitle }) {
       if (plot) plot.destroy();
       replace(plotBox);
       const width = Math.max(300, plotBox.clientWidth || 700);
+      // Room between x ticks for the widest label, so that "2,700,000" and
+      // its neighbours do not run into each other.
+      const widest = Math.max(...xy.map(([x]) => (labels ? labels[x] : x.toLocaleString()).length));
+      const tickSpace = Math.max(50, widest * 8 + 24);
       plot = new uPlot(
         {
           width,
           height: 300,
           scales: { x: { time: false } },
-          axes: [{ label: paramSelect.value, values: labels ? (u, ticks) => ticks.map((t) => labels[t] ?? "") : undefined }, { label: `${howSelect.value} of ${columnInput.value}`, size: 80 }],
+          axes: [{ label: paramSelect.value, space: tickSpace, values: labels ? (u, ticks) => ticks.map((t) => labels[t] ?? "") : undefined }, { label: `${howSelect.value} of ${columnInput.value}`, size: 80 }],
           series: [{ label: paramSelect.value }, { label: `${howSelect.value} ${columnInput.value}`, stroke: "#1f5fbf", width: 1, points: { show: true, size: 8 } }],
         },
         [xy.map((p) => p[0]), xy.map((p) => (Number.isFinite(p[1]) ? p[1] : null))],
