@@ -170,15 +170,16 @@ def measure(api, streams=200, clients=8, warmup=2, duration=10, report=print, ro
         feeder.stop.set()
     delays.sort()
     for index, workload in enumerate(workloads):
-        rate_without = statistics.mean(phase[index].rate for phase in without)
-        rate_with = statistics.mean(phase[index].rate for phase in with_streams)
+        rates_without = [phase[index].rate for phase in without]
+        rates_with = [phase[index].rate for phase in with_streams]
+        rate_without, rate_with = statistics.mean(rates_without), statistics.mean(rates_with)
         figures["rows"].append(
             {
                 "label": workload.label,
                 "without": rate_without,
                 "with": rate_with,
-                "without_each": [phase[index].rate for phase in without],
-                "with_each": [phase[index].rate for phase in with_streams],
+                "without_each": rates_without,
+                "with_each": rates_with,
                 "ratio": rate_with / rate_without if rate_without else float("nan"),
                 "errors": sum(phase[index].errors for phase in without + with_streams),
             }

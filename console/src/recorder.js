@@ -57,7 +57,7 @@ const zoneOf = (row, kinds) => {
 function columnWriter(kind, capacity) {
   if (kind === "time") {
     const parse = timestampParser();
-    let values = new Float64Array(capacity);
+    const values = new Float64Array(capacity);
     return {
       write(i, cell) {
         values[i] = cell === undefined ? NaN : parse(cell);
