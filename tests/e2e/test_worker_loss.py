@@ -162,7 +162,31 @@ def requeued(stack, run, times=1):
 
 
 def assert_no_gridlabd_left(stack):
-    wait_until(lambda: not stack.gridlabd_processes(), 10, "the killed attempt's gridlabd to die", stack)
+    try:
+        wait_until(lambda: not stack.gridlabd_processes(), 10, "the killed attempt's gridlabd to die", stack)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\nstill there:\n{describe(stack.gridlabd_processes())}") from None
+
+
+def describe(pids):
+    """Each process with its state and its ancestors' command lines, for a
+    failure to show what kept a simulation alive."""
+    lines = []
+    for pid in pids:
+        chain, current = [], pid
+        while current > 1 and len(chain) < 8:
+            try:
+                with open(f"/proc/{current}/status") as status:
+                    lines_of = status.read().splitlines()
+                fields = dict(line.split(":\t", 1) for line in lines_of if ":\t" in line)
+                with open(f"/proc/{current}/cmdline", "rb") as handle:
+                    command = handle.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+            except OSError:
+                break
+            chain.append(f"{current} [{fields.get('State', '?').strip()}] {command}")
+            current = int(fields.get("PPid", "0"))
+        lines.append("  " + " <- ".join(chain))
+    return "\n".join(lines)
 
 
 def report(what, **seconds):
