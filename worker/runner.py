@@ -17,6 +17,7 @@ import codecs
 import ctypes
 import os
 import re
+import select
 import shlex
 import shutil
 import signal
@@ -270,6 +271,31 @@ def has_exited(process):
         return True
 
 
+class ExitWatch:
+    """Waits for a process to exit, or for ``timeout`` seconds, whichever
+    comes first: on a pidfd where the kernel has them, so that the
+    supervision loop learns of the exit at once instead of at its next
+    tick; else by sleeping."""
+
+    def __init__(self, process):
+        try:
+            self.pidfd = os.pidfd_open(process.pid)
+        except (AttributeError, OSError):
+            self.pidfd = None
+
+    def wait(self, timeout):
+        """True when the process is known to have exited."""
+        if self.pidfd is None:
+            time.sleep(timeout)
+            return False
+        return bool(select.select([self.pidfd], [], [], timeout)[0])
+
+    def close(self):
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
 def kill_group(process, grace=KILL_GRACE):
     """SIGTERM the process group, SIGKILL whatever is left after ``grace``."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0)):
@@ -339,7 +365,7 @@ def run_gridlabd(
         sandbox.prepare_folder()
         argv = sandbox.wrap(command, arguments, engine_env)
         env = {"PATH": "/usr/bin:/bin"}  # bwrap's own; the sandbox's is built from scratch
-        preexec = in_child(die_with_parent(), sandbox.preexec())
+        preexec = sandbox.preexec()  # None lets subprocess use vfork
     else:
         env = {**child_environment(), **engine_env}
         preexec = in_child(die_with_parent(), limits and (lambda: set_limits(limits)))
@@ -382,6 +408,7 @@ def run_gridlabd(
     result = RunResult()
     deadline = time.monotonic() + timeout if timeout else None
     next_limit_check = time.monotonic() + LIMIT_INTERVAL
+    exit_watch = ExitWatch(process)
     while not has_exited(process):
         if cancelled.is_set():
             result.cancelled = True
@@ -394,7 +421,8 @@ def run_gridlabd(
             if result.limit:
                 break
             next_limit_check = time.monotonic() + LIMIT_INTERVAL
-        time.sleep(0.05)
+        exit_watch.wait(0.05)
+    exit_watch.close()
     # Also after a normal exit: whatever the run started in its group goes.
     kill_group(process)
     result.returncode = process.wait()

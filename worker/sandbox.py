@@ -1,9 +1,10 @@
 """The sandbox a simulation runs in: bubblewrap namespaces plus resource limits.
 
 ``Sandbox(folder, network=False).wrap(argv)`` gives the argv that runs
-``argv`` inside bubblewrap (``bwrap``), and ``preexec`` what the child runs
-between fork and exec (its limits, and an unprivileged uid when the worker
-is root). Inside, the process sees:
+``argv`` inside bubblewrap (``bwrap``) under the run's resource limits
+(set by util-linux ``prlimit`` before it execs bwrap; where there is no
+``prlimit``, ``preexec`` sets them between fork and exec), as an
+unprivileged uid when the worker is root. Inside, the process sees:
 
 - the run's working folder, the only writable place, at its own path;
 - a private ``/tmp`` (a tmpfs no larger than the disk limit);
@@ -149,6 +150,19 @@ def user_namespace(uid):
         holder.wait()
 
 
+_user_namespaces = {}
+
+
+def shared_user_namespace(uid):
+    """``user_namespace(uid)``, made once per worker process and kept open:
+    every run of the process maps the same uids, and making one costs a
+    process of its own."""
+    key = (os.getpid(), uid)
+    if key not in _user_namespaces:
+        _user_namespaces[key] = user_namespace(uid)
+    return _user_namespaces[key]
+
+
 def _unshare(flags):
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(flags) != 0:
@@ -165,6 +179,26 @@ def set_limits(limits):
     ):
         if value and value > 0:
             resource.setrlimit(which, (value, value))
+
+
+def prlimit_arguments(limits):
+    """``prlimit`` options that set ``limits`` as ``set_limits`` does (soft =
+    hard, a value of 0 or less leaves that limit alone); None without
+    ``prlimit``. Setting them in a program of their own rather than between
+    fork and exec lets Python start bwrap with vfork: a fork of a large
+    worker process costs several milliseconds per run."""
+    prlimit = shutil.which("prlimit", path=SYSTEM_PATH)
+    if not prlimit:
+        return None
+    arguments = [prlimit]
+    for option, value in (
+        ("--as", limits.memory_bytes),
+        ("--nproc", limits.processes),
+        ("--fsize", limits.file_bytes),
+    ):
+        if value and value > 0:
+            arguments.append(f"{option}={value}")
+    return [*arguments, "--core=0", "--"]
 
 
 def python_folders():
@@ -217,6 +251,7 @@ class Sandbox:
         self.limits = limits or Limits.from_settings()
         self.uid = sandbox_uid()
         self.fds = []
+        self.limits_prefix = prlimit_arguments(self.limits)
 
     def _ro(self, path, args, seen):
         if path in seen or not os.path.lexists(path):
@@ -253,7 +288,7 @@ class Sandbox:
         if self.uid is None:
             args.append("--unshare-user")
         else:
-            fd = user_namespace(self.uid)
+            fd = shared_user_namespace(self.uid)
             self.fds.append(fd)
             args += ["--userns", str(fd)]
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
@@ -287,23 +322,30 @@ class Sandbox:
         args += ["--chdir", self.folder, "--clearenv"]
         for name, value in {**sandbox_environment(self.network), **(engine_env or {})}.items():
             args += ["--setenv", name, value]
+        prefix = self.limits_prefix or []
         if self.uid is None:
-            return [*args, "--cap-drop", "ALL", "--", *argv]
+            return [*prefix, *args, "--cap-drop", "ALL", "--", *argv]
         # Root in the namespace only until setpriv has dropped it all.
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         args += ["--", shutil.which("setpriv") or "/usr/bin/setpriv"]
         args += [f"--reuid={INSIDE_UID}", f"--regid={INSIDE_UID}", "--clear-groups"]
         args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *argv]
-        return args
+        return [*prefix, *args]
 
     def preexec(self):
-        """What the child runs before it execs bwrap: the run's limits."""
+        """What the child must run before it execs the argv of ``wrap``:
+        nothing (None) when ``prlimit`` sets the limits, else setting them.
+        bwrap's ``--die-with-parent`` ties the sandbox to the worker."""
+        if self.limits_prefix:
+            return None
         limits = self.limits
         return lambda: set_limits(limits)
 
     def close(self):
+        shared = set(_user_namespaces.values())
         for fd in self.fds:
-            os.close(fd)
+            if fd not in shared:
+                os.close(fd)
         self.fds = []
 
 

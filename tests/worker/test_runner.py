@@ -1,11 +1,12 @@
 """Running gridlabd under supervision: argv, streaming, timeout, cancel."""
 
+import subprocess
 import sys
 import textwrap
 import threading
 import time
 
-from worker.runner import gridlabd_command, run_gridlabd
+from worker.runner import ExitWatch, gridlabd_command, has_exited, run_gridlabd
 
 from .conftest import CLI, processes_in
 
@@ -163,3 +164,17 @@ def test_output_is_kept_while_the_console_is_unreachable(tmp_path):
 
     assert result.returncode == 0
     assert "".join(received) == "0\n1\n2\n"
+
+
+def test_the_exit_of_a_run_is_seen_as_it_happens_not_at_the_next_tick():
+    process = subprocess.Popen(["sleep", "0.2"])
+    watch = ExitWatch(process)
+    try:
+        assert watch.pidfd is not None, "this kernel gives pidfds (Linux 5.3 and later)"
+        # Woken by the exit itself: the call returns True well before an
+        # hour, and only once the process has exited.
+        assert watch.wait(3600) is True
+        assert has_exited(process)
+    finally:
+        watch.close()
+        process.wait()

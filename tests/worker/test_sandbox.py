@@ -123,6 +123,53 @@ def test_memory_past_the_limit_is_refused(tmp_path):
     assert result.limit.startswith("memory limit reached")
 
 
+def test_the_sandboxed_process_gets_every_limit_soft_and_hard(tmp_path):
+    probe = (
+        "import resource as r; print(*('%d:%d' % r.getrlimit(getattr(r, 'RLIMIT_' + name)) "
+        "for name in ('AS', 'NPROC', 'FSIZE', 'CORE')))"
+    )
+    console, sandbox = Console(), Sandbox(tmp_path, limits=LIMITS)
+
+    result = run_gridlabd(
+        ["-c", probe], tmp_path, command=[sys.executable], on_output=console, sandbox=sandbox
+    )
+
+    assert result.returncode == 0, console.std_err
+    expected = (LIMITS.memory_bytes, LIMITS.processes, LIMITS.file_bytes, 0)
+    assert console.std_out.split() == [f"{value}:{value}" for value in expected]
+
+
+def test_limits_are_set_by_prlimit_so_that_no_code_runs_between_fork_and_exec(tmp_path):
+    if not shutil.which("prlimit"):
+        unavailable("util-linux prlimit is not installed")
+    sandbox = Sandbox(tmp_path, limits=LIMITS)
+
+    argv = sandbox.wrap(["/bin/true"])
+    sandbox.close()
+
+    assert os.path.basename(argv[0]) == "prlimit"
+    assert f"--as={LIMITS.memory_bytes}" in argv and f"--nproc={LIMITS.processes}" in argv
+    assert sandbox.preexec() is None
+
+
+def test_a_worker_process_makes_its_user_namespace_once(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("the worker maps a uid of its own only when it runs as root")
+    first, second = Sandbox(tmp_path, limits=LIMITS), Sandbox(tmp_path, limits=LIMITS)
+
+    namespaces = []
+    for sandbox in (first, second):
+        argv = sandbox.wrap(["/bin/true"])
+        namespaces.append(argv[argv.index("--userns") + 1])
+        sandbox.close()
+
+    assert namespaces[0] == namespaces[1]
+    os.fstat(int(namespaces[0]))  # still open after both sandboxes closed
+    for _ in range(2):  # and usable run after run
+        result, console = shell(tmp_path, "id -u")
+        assert result.returncode == 0 and console.std_out.strip() == "1000", console.std_err
+
+
 def test_limits_apply_without_the_sandbox_too(tmp_path):
     console = Console()
     probe = "import resource; print(resource.getrlimit(resource.RLIMIT_FSIZE)[0])"
