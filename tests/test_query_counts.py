@@ -236,3 +236,42 @@ def test_reading_a_finished_run_is_one_query(app, api, client, keys):
     assert response.status_code == 200
     assert response.get_json() == built and built["state"] == "COMPLETED"
     assert len(read) == KEY_LOOKUP + 1, "\n\n".join(read)
+
+
+def test_a_worker_reporting_an_artifact_and_the_end_costs_the_same_with_1_and_500_runs(
+    app, api, client, keys
+):
+    pipeline_uuid = api.create_pipeline()["uuid"]
+
+    def costs():
+        run = api.create_run(pipeline_uuid)
+        started = api.set_state(pipeline_uuid, run["uuid"], "RUNNING")
+        assert started.status_code == 200
+        path = api.run_path(pipeline_uuid, run["uuid"])
+        headers = {**keys.worker, "Workflow-Run-Attempt": str(started.get_json()["attempt"])}
+        with counted_statements(app) as upload:
+            uploaded = client.post(
+                path + "/artifacts",
+                query_string={"name": "volts.csv"},
+                data=b"t,v\n0,1\n",
+                headers={**headers, "Content-Type": "application/octet-stream"},
+            )
+        assert uploaded.status_code == 201, uploaded.get_json()
+        with counted_statements(app) as finish:
+            completed = client.put(path + "/state", json={"state": "COMPLETED"}, headers=headers)
+        assert completed.status_code == 200
+        # The answers are what a client reads afterwards.
+        read = client.get(path, headers=keys.client).get_json()
+        assert read["artifacts"] == [uploaded.get_json()]
+        assert {name: value for name, value in completed.get_json().items() if name != "attempt"} == read
+        return list(upload), list(finish)
+
+    costs()  # warm up
+    upload_one, finish_one = costs()
+    add_finished_runs(app, pipeline_uuid, 500)
+    upload_many, finish_many = costs()
+    # The run with its pipeline, the claim of its row, the artifact's row.
+    assert len(upload_one) == len(upload_many) == KEY_LOOKUP + 3, "\n\n".join(upload_many)
+    # The run, its claim, the new state and its history row, then the
+    # stored JSON (three reads and a write); the answer is that JSON.
+    assert len(finish_one) == len(finish_many) == KEY_LOOKUP + 8, "\n\n".join(finish_many)

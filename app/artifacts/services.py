@@ -12,7 +12,6 @@ from ..errors import Conflict
 from ..ids import new_uuid
 from ..runs.final_json import store_final_json
 from ..runs.models import Run
-from ..runs.queries import current_state
 from ..runs.states import FINAL_STATES, RunState
 from .models import Artifact
 from .storage import StorageError, get_storage
@@ -20,12 +19,6 @@ from .storage import StorageError, get_storage
 log = logging.getLogger(__name__)
 
 EXPIRY_BATCH = 500
-
-
-def _check_accepting(run_id, lock=False):
-    state = current_state(run_id, lock)
-    if state != RunState.RUNNING.value:
-        raise Conflict(f"The run is {state}; artifacts are accepted only while it is RUNNING.")
 
 
 def _claim_for_artifact(run_id):
@@ -46,9 +39,14 @@ def store_artifact(run, name, stream):
     The bytes are stored first and the row written after, so no row ever
     points at bytes that did not arrive (a storage that fails raises before
     any row exists); if the row cannot be written, or the run ended during
-    the upload, the bytes are removed again.
+    the upload, the bytes are removed again. Returns the artifact with its
+    columns loaded, outside the session (nothing read back after the commit).
     """
-    _check_accepting(run.id)
+    run_id = run.id
+    # As the request found it, moments ago: the claim below decides again
+    # on the locked row.
+    if run.state != RunState.RUNNING.value:
+        raise Conflict(f"The run is {run.state}; artifacts are accepted only while it is RUNNING.")
     artifact_uuid = new_uuid()
     key = f"{run.pipeline.uuid}/{run.uuid}/{artifact_uuid}"
     storage = get_storage()
@@ -59,16 +57,18 @@ def store_artifact(run, name, stream):
         # the check and the artifact's row, and miss it in its final JSON.
         # The same write records the upload as a sign of life of the run's
         # worker, in this one transaction (a commit less per upload).
-        _claim_for_artifact(run.id)
+        _claim_for_artifact(run_id)
         artifact = Artifact(
             uuid=artifact_uuid,
-            run_id=run.id,
+            run_id=run_id,
             name=name,
             storage_key=key,
             size=stored.size,
             sha256=stored.sha256,
         )
         db.session.add(artifact)
+        db.session.flush()
+        db.session.expunge(artifact)  # keeps what the flush wrote through the commit
         db.session.commit()
     except BaseException:
         db.session.rollback()

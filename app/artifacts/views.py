@@ -11,12 +11,12 @@ from flask import Blueprint, request
 from ..errors import ApiError
 from ..permissions import client_or_worker, is_client, worker_only
 from ..runs.attempts import check_attempt, named_attempt
+from ..runs.output import artifact_json, artifact_urls
 from ..runs.views import find_run, find_worker_run
 from . import queries, services
 from .body import upload_body
 from .download import artifact_response
 from .names import artifact_name
-from .schemas import artifact_output
 
 blueprint = Blueprint(
     "artifacts", __name__, url_prefix="/v1/pipelines/<pipeline_uuid>/runs/<run_uuid>/artifacts"
@@ -62,7 +62,7 @@ def upload_artifact(pipeline_uuid, run_uuid):
     # A long upload is a sign of life too, once it has arrived: recorded
     # with the artifact's row.
     artifact = services.store_artifact(run, name, upload_body())
-    return artifact_output.dump(artifact), 201
+    return artifact_json(artifact, artifact_urls(pipeline_uuid)(run_uuid, artifact.uuid)), 201
 
 
 @blueprint.route("/<artifact_uuid>", methods=["GET"])

@@ -60,6 +60,11 @@ def host_part(pipeline_uuid):
     return external_head[: len(external_head) - len(route_head)]
 
 
+def with_host(text, pipeline_uuid):
+    """Stored JSON text with this request's host in place of ``HOST_MARK``."""
+    return text.replace(HOST_MARK, host_part(pipeline_uuid))
+
+
 def _encode(run):
     return json.dumps(run, separators=(",", ":")).replace(_PLACEHOLDER, HOST_MARK)
 
@@ -67,10 +72,10 @@ def _encode(run):
 def store_final_json(run_ids):
     """Write ``final_json`` for those of ``run_ids`` that are final, in the
     session's transaction (the caller commits). Three reads and one
-    executemany, however many runs."""
+    executemany, however many runs. Returns the texts written, by run id."""
     run_ids = list(run_ids)
     if not run_ids:
-        return
+        return {}
     connection = db.session.connection()
     runs = connection.execute(
         db.select(
@@ -93,7 +98,7 @@ def store_final_json(run_ids):
         .order_by(Run.id)
     ).all()
     if not runs:
-        return
+        return {}
     chosen = [run[1] for run in runs]
     states = connection.execute(
         db.select(RunStateChange.run_id, RunStateChange.state, RunStateChange.created_at)
@@ -128,3 +133,4 @@ def store_final_json(run_ids):
         .values(final_json=db.bindparam("text")),
         values,
     )
+    return {value["run_id"]: value["text"] for value in values}

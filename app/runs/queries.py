@@ -11,7 +11,7 @@ from ..errors import NotFound
 from ..ids import is_uuid
 from ..pipelines.models import Pipeline
 from ..pipelines.queries import get_pipeline
-from .final_json import HOST_MARK, host_part
+from .final_json import with_host
 from .listing import runs_page_json, sweep_page_start
 from .models import ConsoleChunk, Run, RunStateChange
 from .output import ARTIFACT_ATTRIBUTES, runs_output
@@ -102,7 +102,7 @@ def stored_run_json(pipeline_uuid, run_uuid):
     text = connection.execute(_STORED_JSON, {"run_uuid": run_uuid, "pipeline_uuid": pipeline_uuid}).scalar()
     if text is None:
         return None
-    return text.replace(HOST_MARK, host_part(pipeline_uuid))
+    return with_host(text, pipeline_uuid)
 
 
 RUN_COLUMNS = (

@@ -2,6 +2,7 @@
 
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from roles.models import db, utcnow
 
@@ -232,6 +233,17 @@ def _refuse(error):
     raise error
 
 
+@dataclass
+class StateChange:
+    """What ``change_state`` did: the run, the attempt that has it, and the
+    run's JSON text as stored when the change ended it (``final_json.py``;
+    None for a change that did not end it, and then ``run`` is current)."""
+
+    run: Run
+    attempt: int
+    final_json: str | None = None
+
+
 def change_state(run, new_state, attempt=None, from_worker=True):
     """Move ``run`` to ``new_state`` if the state machine allows it, else 409.
 
@@ -239,7 +251,7 @@ def change_state(run, new_state, attempt=None, from_worker=True):
     change to RUNNING starts the next attempt. A worker's change is also a
     sign of life (``heartbeat_at``). The decision is made on the run's row
     as it is once claimed, so two racing changes (a cancel and a
-    completion, say) cannot both win.
+    completion, say) cannot both win. Returns a ``StateChange``.
     """
     now = utcnow()
     workflow = workflow_engine() if run.workflow_run_id is not None else None
@@ -251,24 +263,27 @@ def change_state(run, new_state, attempt=None, from_worker=True):
     if not can_change(claimed.state, new_state):
         _refuse(Conflict(f"A run cannot go from {claimed.state} to {new_state}."))
     values = {"state": new_state}
+    change = StateChange(run, claimed.attempt)
     if new_state == RunState.RUNNING.value:
         values["started_at"] = now
-        values["attempt"] = claimed.attempt + 1
+        values["attempt"] = change.attempt = claimed.attempt + 1
     if RunState(new_state) in FINAL_STATES:
         values["completed_at"] = now
     db.session.execute(db.update(Run.__table__).where(Run.__table__.c.id == run.id).values(**values))
     db.session.add(RunStateChange(run_id=run.id, state=new_state, created_at=now))
     if RunState(new_state) in FINAL_STATES:
         db.session.flush()
-        store_final_json([run.id])
+        change.final_json = store_final_json([run.id]).get(run.id)
     # In this transaction: the workflow's next nodes never depend on a client.
     followup = workflow.step(run.workflow_run_id, now) if workflow is not None else None
+    callback = Run(uuid=run.uuid, callback_url=run.callback_url, state=new_state)
     db.session.commit()
-    db.session.refresh(run)
-    notify_callback(run)
+    if change.final_json is None:
+        db.session.refresh(run)
+    notify_callback(callback)
     if followup is not None:
         followup.send()
-    return run
+    return change
 
 
 def cancel_unfinished_runs(pipeline_id, now):

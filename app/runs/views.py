@@ -5,6 +5,7 @@ docstring; the shared pieces it refers to are in ``app/openapi.py``.
 """
 
 import dataclasses
+import json
 
 from flask import Blueprint, current_app, request
 
@@ -15,6 +16,7 @@ from ..pipelines.queries import get_pipeline
 from . import queries, recovery, services
 from .attempts import check_attempt, named_attempt
 from .events import RunEvents
+from .final_json import with_host
 from .output import run_output
 from .schemas import console_append, console_replace, empty_body, run_create, state_input
 from .states import STATE_NAMES, RunState
@@ -158,6 +160,14 @@ def get_state(pipeline_uuid, run_uuid):
     return {"state": run.state}
 
 
+def changed_run_output(pipeline_uuid, change):
+    """The run's JSON after ``change``: the text stored when it ended, which
+    is what reading it will give from now on, else built."""
+    if change.final_json is not None:
+        return json.loads(with_host(change.final_json, pipeline_uuid))
+    return run_output(change.run)
+
+
 @blueprint.route("/<run_uuid>/state", methods=["PUT"])
 @worker_only
 def change_state(pipeline_uuid, run_uuid):
@@ -192,8 +202,8 @@ def change_state(pipeline_uuid, run_uuid):
     attempt = named_attempt()
     run = find_worker_run(pipeline_uuid, run_uuid)
     new_state = state_input.load(json_body())["state"]
-    run = services.change_state(run, new_state, attempt)
-    return {**run_output(run), "attempt": run.attempt}
+    change = services.change_state(run, new_state, attempt)
+    return {**changed_run_output(pipeline_uuid, change), "attempt": change.attempt}
 
 
 @blueprint.route("/<run_uuid>/cancel", methods=["POST"])
@@ -208,7 +218,8 @@ def cancel_run(pipeline_uuid, run_uuid):
     errors: [409]
     """
     run = find_run(pipeline_uuid, run_uuid)
-    return run_output(services.change_state(run, RunState.CANCELLED.value, from_worker=False))
+    change = services.change_state(run, RunState.CANCELLED.value, from_worker=False)
+    return changed_run_output(pipeline_uuid, change)
 
 
 @blueprint.route("/<run_uuid>/console", methods=["GET"])
