@@ -210,7 +210,7 @@ def document_section(figures):
             "in, against the same",
             f"runs as one sweep through the service with one Celery worker of {DRAIN_CONCURRENCY}",
             "processes (warmed with a run each), timed from the POST until the sweep",
-            "reads COMPLETED (polled every 50 ms).",
+            "reads COMPLETED, waited for as `wf` waits: on the sweep's events stream.",
             "",
             "| drain | seconds |",
             "| --- | --- |",
