@@ -107,7 +107,9 @@ def test_progress_grows_while_running_and_is_one_at_the_end(stack):
 
 
 def test_the_stream_sends_states_in_order_and_every_line_once(stack):
-    run = start(stack)
+    # Every simulated second solved: about 3 s here, so that the engine
+    # prints its progress line (once a second) while the stream is open.
+    run = start(stack, ["-D", "RECORDER_INTERVAL=1"])
     found = read_events(open_stream(stack, run))  # returns once the server ends the stream
     assert all(event_id for event_id, _, _ in found)
     assert len({event_id for event_id, _, _ in found}) == len(found)
