@@ -369,21 +369,17 @@ def run_gridlabd(
     else:
         env = {**child_environment(), **engine_env}
         preexec = in_child(die_with_parent(), limits and (lambda: set_limits(limits)))
-    try:
-        process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            env=env,
-            preexec_fn=preexec,
-            pass_fds=sandbox.fds if sandbox else (),
-        )
-    finally:
-        if sandbox:
-            sandbox.close()
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env=env,
+        preexec_fn=preexec,
+        pass_fds=sandbox.fds if sandbox else (),
+    )
     buffer = OutputBuffer()
     first_error = FirstErrorLine()
     hints = LimitHints()

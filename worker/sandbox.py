@@ -105,8 +105,6 @@ def check_available():
             )
         except (OSError, subprocess.TimeoutExpired) as error:
             raise SandboxUnavailable(f"bubblewrap could not start ({error}): {INSTALL_HINT}") from None
-        finally:
-            sandbox.close()
         if result.returncode != 0 or not os.path.exists(os.path.join(folder, "probe")):
             why = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.returncode}"]
             raise SandboxUnavailable(f"bubblewrap cannot build a sandbox here ({why[0]}): {INSTALL_HINT}")
@@ -242,7 +240,8 @@ def sandbox_environment(network=False):
 
 class Sandbox:
     """One run's sandbox: ``prepare_folder``, build the argv with ``wrap``,
-    start it with ``preexec`` and ``pass_fds=fds``, then ``close``."""
+    start it with ``preexec`` and ``pass_fds=fds``. The only fd is the worker
+    process's user namespace, kept open for its later runs."""
 
     def __init__(self, folder, network=False, limits=None):
         self.folder = os.path.realpath(folder)
@@ -340,13 +339,6 @@ class Sandbox:
             return None
         limits = self.limits
         return lambda: set_limits(limits)
-
-    def close(self):
-        shared = set(_user_namespaces.values())
-        for fd in self.fds:
-            if fd not in shared:
-                os.close(fd)
-        self.fds = []
 
 
 def intermediate_folders(paths):
