@@ -9,10 +9,10 @@ import signal
 import tempfile
 from dataclasses import dataclass, field
 
-from . import metrics
+from . import engine_hosts, metrics
 from .artifacts import changed_files, snapshot
 from .inputs import PreparationError, prepare_working_folder, shown
-from .runner import run_gridlabd
+from .runner import gridlabd_command, run_gridlabd
 from .sandbox import Limits, Sandbox
 from .settings import max_artifact_bytes, max_artifacts, max_run_seconds, sandbox_enabled
 
@@ -137,7 +137,7 @@ def failure_reason(result, timeout):
     return f"gridlabd exited with code {code}"
 
 
-def run_in_folder(folder, report, spec, command=None, allow_file_urls=None):
+def run_in_folder(folder, report, spec, command=None, allow_file_urls=None, engine_host=None):
     try:
         prepare_working_folder(
             folder, spec.inputs, spec.repository_ssh_url, spec.repository_branch, allow_file_urls
@@ -161,6 +161,7 @@ def run_in_folder(folder, report, spec, command=None, allow_file_urls=None):
         sandbox=Sandbox(folder, network=spec.network, limits=limits) if sandbox_enabled() else None,
         limits=limits,
         on_progress=report.set_progress,
+        engine_host=engine_host,
     )
     if result.cancelled:
         raise Cancelled
@@ -224,9 +225,15 @@ def execute_run(report, spec, command=None, allow_file_urls=None):
     if not report.start():
         return None
     try:
-        with tempfile.TemporaryDirectory(prefix="workflow-run-", ignore_cleanup_errors=True) as folder:
+        # A run that may use this worker process's engine host gets its folder in the host's.
+        host = None
+        if engine_hosts.may_use_host(command or gridlabd_command(), spec.network):
+            host = engine_hosts.host_for(Limits.from_settings())
+        with tempfile.TemporaryDirectory(
+            prefix="workflow-run-", dir=host and host.folder, ignore_cleanup_errors=True
+        ) as folder:
             try:
-                return run_in_folder(folder, report, spec, command, allow_file_urls)
+                return run_in_folder(folder, report, spec, command, allow_file_urls, host)
             except Cancelled:
                 return CANCELLED
             except Exception as error:
@@ -236,4 +243,5 @@ def execute_run(report, spec, command=None, allow_file_urls=None):
                     pass
                 raise
     finally:
+        engine_hosts.remove_ended_folders()
         report.close()

@@ -28,6 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .engine_hosts import EngineHostError, forget
 from .progress import CLOCK_FILE, CLOCK_FILE_VARIABLE, ProgressWatcher
 from .sandbox import set_limits
 
@@ -148,7 +149,7 @@ class LimitWatch:
     def __init__(self, folder, limits, process, bound=()):
         self.folder = folder
         self.limits = limits
-        self.process = process
+        self.process = process  # what has the sandbox's outer process as .pid
         # Host paths bound into the sandbox: under /tmp they show in its
         # private /tmp, and are not what the run wrote.
         self.bound_in_tmp = [path[len("/tmp") :] for path in bound if path.startswith("/tmp/")]
@@ -296,6 +297,31 @@ class ExitWatch:
             self.pidfd = None
 
 
+class SpawnedRun:
+    """A run started as a process of its own (in its own sandbox or none)."""
+
+    def __init__(self, process, bound=()):
+        self.process = process
+        self.pid = process.pid
+        self.bound = bound  # host paths bound into its sandbox (LimitWatch)
+        self.stdout = process.stdout
+        self.stderr = process.stderr
+        self.exit_watch = ExitWatch(process)
+
+    def has_exited(self):
+        return has_exited(self.process)
+
+    def wait(self, timeout):
+        return self.exit_watch.wait(timeout)
+
+    def stop(self):
+        """End what is left, also after a normal exit (whatever the run
+        started in its group goes); the return code."""
+        self.exit_watch.close()
+        kill_group(self.process)
+        return self.process.wait()
+
+
 def kill_group(process, grace=KILL_GRACE):
     """SIGTERM the process group, SIGKILL whatever is left after ``grace``."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0)):
@@ -337,36 +363,16 @@ def flush(buffer, on_output, progress=None, final=False):
         buffer.put_back(taken)
 
 
-def run_gridlabd(
-    arguments,
-    cwd,
-    timeout=None,
-    on_output=lambda std_out, std_err: None,
-    is_cancelled=lambda: False,
-    command=None,
-    interval=REPORT_INTERVAL,
-    sandbox=None,
-    limits=None,
-    on_progress=None,
-):
-    """Run ``command + arguments`` in ``cwd``; return a ``RunResult``.
-
-    ``arguments`` ends with the model file. Output not yet handed to
-    ``on_output`` when the run is cancelled is dropped, since nothing may be
-    reported after a cancel. ``sandbox`` (a ``sandbox.Sandbox`` on ``cwd``)
-    runs it sandboxed; ``limits`` (a ``sandbox.Limits``) applies without one.
-    """
-    command = command or gridlabd_command()
-    argv = [*command, *arguments]
-    limits = sandbox.limits if sandbox else limits
-    # gridlabd_cli writes the model's times there (progress.py).
-    engine_env = {CLOCK_FILE_VARIABLE: CLOCK_FILE} if on_progress else {}
+def spawn(command, arguments, cwd, engine_env, sandbox, limits):
+    """Start ``command + arguments`` as a process of its own: in a sandbox of
+    its own with ``sandbox``, else with ``limits``; a ``SpawnedRun``."""
     if sandbox:
         sandbox.prepare_folder()
         argv = sandbox.wrap(command, arguments, engine_env)
         env = {"PATH": "/usr/bin:/bin"}  # bwrap's own; the sandbox's is built from scratch
         preexec = sandbox.preexec()  # None lets subprocess use vfork
     else:
+        argv = [*command, *arguments]
         env = {**child_environment(), **engine_env}
         preexec = in_child(die_with_parent(), limits and (lambda: set_limits(limits)))
     process = subprocess.Popen(
@@ -380,16 +386,53 @@ def run_gridlabd(
         preexec_fn=preexec,
         pass_fds=sandbox.fds if sandbox else (),
     )
+    return SpawnedRun(process, sandbox.bound if sandbox else ())
+
+
+def run_gridlabd(
+    arguments,
+    cwd,
+    timeout=None,
+    on_output=lambda std_out, std_err: None,
+    is_cancelled=lambda: False,
+    command=None,
+    interval=REPORT_INTERVAL,
+    sandbox=None,
+    limits=None,
+    on_progress=None,
+    engine_host=None,
+):
+    """Run ``command + arguments`` in ``cwd``; return a ``RunResult``.
+
+    ``arguments`` ends with the model file. Output not yet handed to
+    ``on_output`` when the run is cancelled is dropped, since nothing may be
+    reported after a cancel. ``sandbox`` (a ``sandbox.Sandbox`` on ``cwd``)
+    runs it sandboxed; ``limits`` (a ``sandbox.Limits``) applies without one.
+    ``engine_host`` (an ``engine_hosts.EngineHost`` whose folder holds
+    ``cwd``) forks it from there instead, with the sandbox's limits; if the
+    host fails to, it runs in a sandbox of its own.
+    """
+    limits = sandbox.limits if sandbox else limits
+    # gridlabd_cli writes the model's times there (progress.py).
+    engine_env = {CLOCK_FILE_VARIABLE: CLOCK_FILE} if on_progress else {}
+    child = None
+    if engine_host is not None:
+        sandbox.prepare_folder()
+        try:
+            child = engine_host.start(arguments, cwd, engine_env)
+        except (OSError, EngineHostError):
+            forget(engine_host)  # this run gets a sandbox of its own instead
+    child = child or spawn(command or gridlabd_command(), arguments, cwd, engine_env, sandbox, limits)
     buffer = OutputBuffer()
     first_error = FirstErrorLine()
     hints = LimitHints()
-    watch = LimitWatch(cwd, limits, process, sandbox.bound if sandbox else ())
+    watch = LimitWatch(cwd, limits, child, child.bound)
     progress = ProgressWatcher(cwd, on_progress) if on_progress else None
     watching = (hints, progress) if progress else (hints,)
     readers = [
-        threading.Thread(target=read_pipe, args=(process.stdout, "std_out", buffer, *watching), daemon=True),
+        threading.Thread(target=read_pipe, args=(child.stdout, "std_out", buffer, *watching), daemon=True),
         threading.Thread(
-            target=read_pipe, args=(process.stderr, "std_err", buffer, first_error, *watching), daemon=True
+            target=read_pipe, args=(child.stderr, "std_err", buffer, first_error, *watching), daemon=True
         ),
     ]
     cancelled, stop = threading.Event(), threading.Event()
@@ -404,8 +447,7 @@ def run_gridlabd(
     result = RunResult()
     deadline = time.monotonic() + timeout if timeout else None
     next_limit_check = time.monotonic() + LIMIT_INTERVAL
-    exit_watch = ExitWatch(process)
-    while not has_exited(process):
+    while not child.has_exited():
         if cancelled.is_set():
             result.cancelled = True
             break
@@ -417,11 +459,8 @@ def run_gridlabd(
             if result.limit:
                 break
             next_limit_check = time.monotonic() + LIMIT_INTERVAL
-        exit_watch.wait(0.05)
-    exit_watch.close()
-    # Also after a normal exit: whatever the run started in its group goes.
-    kill_group(process)
-    result.returncode = process.wait()
+        child.wait(0.05)
+    result.returncode = child.stop()
     for reader in readers:
         reader.join(timeout=5)
     stop.set()

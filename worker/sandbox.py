@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from . import settings
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WRAPPER_FILES = ("worker/__init__.py", "worker/gridlabd_cli.py", "bin/gridlabd")
+WRAPPER_FILES = ("worker/__init__.py", "worker/gridlabd_cli.py", "worker/engine_host.py", "bin/gridlabd")
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # What programs need from /etc to start and to name things; no secrets.
 ETC_FILES = (
@@ -297,6 +297,9 @@ class Sandbox:
         # First, so that binds below /tmp (a working folder, a configured
         # script) land on top of the private /tmp, not under it.
         args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+        # Its POSIX message queues in sight, so that an engine host can
+        # remove those a run left (engine_host.py).
+        args += ["--mqueue", "/dev/mqueue"]
         for folder in SYSTEM_FOLDERS:
             self._ro(folder, args, seen)
         for name in ETC_FILES + (NETWORK_ETC_FILES if self.network else ()):

@@ -99,6 +99,14 @@ def sandbox_enabled():
     return value not in {"0", "false", "no", "off"}
 
 
+def engine_host_enabled():
+    """``WORKER_ENGINE_HOST``: a sandboxed root worker runs the default engine
+    in a child forked from a host that keeps it imported (worker/engine_hosts.py).
+    Only an explicit ``off`` (or false, 0, no) turns it off."""
+    value = os.environ.get("WORKER_ENGINE_HOST", "on").strip().lower()
+    return value not in {"0", "false", "no", "off"}
+
+
 def sandbox_uid():
     """``WORKER_SANDBOX_UID``: the first host uid a root worker runs sandboxes as."""
     return env_int("WORKER_SANDBOX_UID", DEFAULT_SANDBOX_UID)

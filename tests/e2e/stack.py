@@ -236,14 +236,16 @@ class Stack:
         folder under its workers' TMPDIR (other stacks may run on the
         machine; a worker's start-up check of the sandbox runs the engine
         too, in a folder of another name, and is not a run)."""
-        runs = str(self.work_folder.resolve() / "workflow-run-")
+        runs = [str(self.work_folder.resolve() / "workflow-run-")]
+        # A worker process's engine host makes run folders in its own (worker/engine_hosts.py).
+        runs += [str(host / "workflow-run-") for host in self.work_folder.resolve().glob("workflow-engine-*")]
         found = []
         for pid in gridlabd_processes():
             try:
                 cwd = os.readlink(f"/proc/{pid}/cwd")
             except OSError:
                 continue
-            if cwd.startswith(runs):
+            if cwd.startswith(tuple(runs)):
                 found.append(pid)
         return found
 
@@ -334,8 +336,12 @@ class Stack:
 
 
 def run_folders(stack):
-    """The worker's working directories still on disk (Celery's own are not)."""
-    return list(stack.work_folder.glob("workflow-run-*"))
+    """The worker's working directories still on disk (Celery's own are not),
+    also those in an engine host's folder."""
+    return [
+        *stack.work_folder.glob("workflow-run-*"),
+        *stack.work_folder.glob("workflow-engine-*/workflow-run-*"),
+    ]
 
 
 def gridlabd_processes():
@@ -349,6 +355,7 @@ def gridlabd_processes():
                 cmdline = handle.read().replace(b"\0", b" ")
         except OSError:
             continue
-        if b"gridlabd_cli" in cmdline or b"gridlabd._worker" in cmdline:
+        # A run forked by an engine host has the host's command line.
+        if b"gridlabd_cli" in cmdline or b"gridlabd._worker" in cmdline or b"worker.engine_host" in cmdline:
             found.append(int(entry))
     return found

@@ -82,16 +82,24 @@ def last_line(text):
 
 
 def sandbox_processes(stack):
-    """Pids of live processes whose current folder is under the worker's TMPDIR."""
+    """Pids of live processes whose current folder is under the worker's
+    TMPDIR, but a worker process's engine host (bwrap and the host in the
+    host's folder, worker/engine_hosts.py), which outlives runs."""
     work = str(stack.work_folder.resolve())
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cwd = os.readlink(f"/proc/{pid}/cwd")
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
+                program = file.read().split(b"\0")
         except OSError:
             continue
-        if cwd.startswith(work + os.sep):
-            found.append(pid)
+        if not cwd.startswith(work + os.sep):
+            continue
+        in_host_folder = os.path.basename(cwd).startswith("workflow-engine-")
+        if in_host_folder and (b"worker.engine_host" in program or os.path.basename(program[0]) == b"bwrap"):
+            continue
+        found.append(pid)
     return found
 
 
@@ -200,7 +208,7 @@ def test_the_services_files_and_the_hosts_secrets_are_out_of_sight(stack, models
         f"ls -a {REPO_ROOT} > checkout.txt; "
         f"cat {REPO_ROOT}/app/config.py {venv_file}/etc/shadow /etc/passwd "
         f"{stack.folder}/worker.log > leak.txt 2> errors.txt; "
-        f"ls -a /root /home {stack.work_folder} > others.txt 2>&1; true"
+        f"ls -a /root /home {stack.work_folder} > others.txt 2>&1; ls -a .. > siblings.txt; true"
     )
     run, console, artifacts = run_model(stack, models, system(command))
 
@@ -211,7 +219,10 @@ def test_the_services_files_and_the_hosts_secrets_are_out_of_sight(stack, models
     assert artifacts["leak.txt"]["size"] == 0  # none of those files was there to read
     assert "No such file" in stack.download(artifacts["errors.txt"]).content.decode()
     others = stack.download(artifacts["others.txt"]).content.decode()
-    assert others.count("workflow-run-") == 1  # its own folder: no other run's
+    # The one way to its own folder: that folder, or its worker process's
+    # engine host's folder (worker/engine_hosts.py), which holds no other.
+    assert others.count("workflow-run-") + others.count("workflow-engine-") == 1, others
+    assert stack.download(artifacts["siblings.txt"]).content.decode().count("workflow-run-") == 1
     assert ".bashrc" not in others and ".ssh" not in others
 
 
