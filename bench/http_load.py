@@ -363,6 +363,24 @@ def pick(only):
     return [known[key] for key in only]
 
 
+def harness_ceiling(api, server, clients, warmup, duration):
+    """The most these clients can do on this machine: the same requests, to
+    nginx (``server``, a started ``blob_server.BlobServer``) answering a
+    stored file as large as a pipeline's JSON. No API can be measured above it."""
+    pipeline = requests.get(
+        f"{api.url}/v1/pipelines/{api.create_pipeline()['uuid']}", headers=api.client, timeout=30
+    ).content
+    url = f"{server.url}/ceiling/pipeline.json"
+    token = {"Authorization": f"Bearer {server.token}"}
+    requests.put(url, data=pipeline, headers=token, timeout=30).raise_for_status()
+    workload = Workload(
+        "harness-ceiling",
+        "the harness's ceiling: nginx answering a file as large as a pipeline's JSON",
+        lambda api: lambda session, index: session.get(url, headers=token),
+    )
+    return measure(api, workload, clients, warmup, duration)
+
+
 def run_workloads(api, workloads, clients, warmup, duration, report=print):
     results = []
     for workload in workloads:
