@@ -242,6 +242,7 @@ def serve(sock):
         if not message:
             return
         request = json.loads(message)
+        clear_keyrings()  # also before: nothing of a run may reach the next
         pid = os.fork()
         if pid == 0:
             run_child(request, fds, sock)

@@ -89,6 +89,7 @@ class EngineHost:
             raise
         finally:
             theirs.close()
+            sandbox.release()
         self.pidfd = os.pidfd_open(self.process.pid)
         try:
             if not self.receive(START_SECONDS, "ready"):

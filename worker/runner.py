@@ -375,17 +375,21 @@ def spawn(command, arguments, cwd, engine_env, sandbox, limits):
         argv = [*command, *arguments]
         env = {**child_environment(), **engine_env}
         preexec = in_child(die_with_parent(), limits and (lambda: set_limits(limits)))
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env=env,
-        preexec_fn=preexec,
-        pass_fds=sandbox.fds if sandbox else (),
-    )
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=env,
+            preexec_fn=preexec,
+            pass_fds=sandbox.fds if sandbox else (),
+        )
+    finally:
+        if sandbox:
+            sandbox.release()
     return SpawnedRun(process, sandbox.bound if sandbox else ())
 
 

@@ -105,6 +105,8 @@ def check_available():
             )
         except (OSError, subprocess.TimeoutExpired) as error:
             raise SandboxUnavailable(f"bubblewrap could not start ({error}): {INSTALL_HINT}") from None
+        finally:
+            sandbox.release()
         if result.returncode != 0 or not os.path.exists(os.path.join(folder, "probe")):
             why = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.returncode}"]
             raise SandboxUnavailable(f"bubblewrap cannot build a sandbox here ({why[0]}): {INSTALL_HINT}")
@@ -146,19 +148,6 @@ def user_namespace(uid):
     finally:
         holder.stdin.close()
         holder.wait()
-
-
-_user_namespaces = {}
-
-
-def shared_user_namespace(uid):
-    """``user_namespace(uid)``, made once per worker process and kept open:
-    every run of the process maps the same uids, and making one costs a
-    process of its own."""
-    key = (os.getpid(), uid)
-    if key not in _user_namespaces:
-        _user_namespaces[key] = user_namespace(uid)
-    return _user_namespaces[key]
 
 
 def _unshare(flags):
@@ -240,8 +229,11 @@ def sandbox_environment(network=False):
 
 class Sandbox:
     """One run's sandbox: ``prepare_folder``, build the argv with ``wrap``,
-    start it with ``preexec`` and ``pass_fds=fds``. The only fd is the worker
-    process's user namespace, kept open for its later runs."""
+    start it with ``preexec`` and ``pass_fds=fds``, then ``release``. The
+    only fd is the sandbox's own user namespace (a root worker's): one per
+    sandbox, because the kernel keeps a user's keyrings per uid and user
+    namespace, and a namespace shared by runs let one run's keys reach the
+    next."""
 
     def __init__(self, folder, network=False, limits=None):
         self.folder = os.path.realpath(folder)
@@ -287,7 +279,7 @@ class Sandbox:
         if self.uid is None:
             args.append("--unshare-user")
         else:
-            fd = shared_user_namespace(self.uid)
+            fd = user_namespace(self.uid)
             self.fds.append(fd)
             args += ["--userns", str(fd)]
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
@@ -333,6 +325,12 @@ class Sandbox:
         args += [f"--reuid={INSIDE_UID}", f"--regid={INSIDE_UID}", "--clear-groups"]
         args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *argv]
         return [*prefix, *args]
+
+    def release(self):
+        """Close this side's fds once the sandbox's first process has them."""
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
 
     def preexec(self):
         """What the child must run before it execs the argv of ``wrap``:

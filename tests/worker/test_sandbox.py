@@ -151,21 +151,24 @@ def test_limits_are_set_by_prlimit_so_that_no_code_runs_between_fork_and_exec(tm
     assert sandbox.preexec() is None
 
 
-def test_a_worker_process_makes_its_user_namespace_once(tmp_path):
+def test_a_key_one_run_stores_is_not_in_the_next_runs_keyring(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("the worker maps a uid of its own only when it runs as root")
-    first, second = Sandbox(tmp_path, limits=LIMITS), Sandbox(tmp_path, limits=LIMITS)
+    keys = "import ctypes; c = ctypes.CDLL(None); c.syscall.restype = ctypes.c_long; "
+    add = keys + "print(c.syscall(248, b'user', b'left', b'secret', 6, -4) > 0)"  # add_key, x86-64
+    read = keys + "print(c.syscall(250, 11, -4, None, 0))"  # keyctl(KEYCTL_READ, @u): bytes of key ids
 
-    namespaces = []
-    for sandbox in (first, second):
-        argv = sandbox.wrap(["/bin/true"])
-        namespaces.append(argv[argv.index("--userns") + 1])
+    first, second = Console(), Console()
+    for code, console in ((add, first), (read, second)):
+        sandbox = Sandbox(tmp_path, limits=LIMITS)
+        result = run_gridlabd(
+            ["-c", code], tmp_path, command=[sys.executable], on_output=console, sandbox=sandbox
+        )
+        assert result.returncode == 0, console.std_err
+        assert sandbox.fds == []  # its user namespace: the sandbox's own, closed here once started
 
-    assert namespaces[0] == namespaces[1]
-    os.fstat(int(namespaces[0]))  # still open, for the process's later runs
-    for _ in range(2):  # and usable run after run
-        result, console = shell(tmp_path, "id -u")
-        assert result.returncode == 0 and console.std_out.strip() == "1000", console.std_err
+    assert first.std_out.strip() == "True"
+    assert second.std_out.strip() == "0"  # an empty keyring
 
 
 def test_limits_apply_without_the_sandbox_too(tmp_path):
