@@ -101,6 +101,8 @@ def other_processes():
 
 
 def reap():
+    """Collect the run's ended processes, handed to the host as their subreaper.
+    (quickstart.py has the same loop; this module must stand alone in the sandbox.)"""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)

@@ -27,6 +27,17 @@ def run_cli(arguments, cwd, timeout=60):
     )
 
 
+class Console:
+    """An ``on_output`` for the runner that keeps all it is given."""
+
+    def __init__(self):
+        self.std_out = self.std_err = ""
+
+    def __call__(self, std_out, std_err):
+        self.std_out += std_out
+        self.std_err += std_err
+
+
 def processes_in(folder):
     """Pids of live processes whose current directory is ``folder`` or below."""
     folder = os.path.realpath(folder)

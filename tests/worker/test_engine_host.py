@@ -16,7 +16,7 @@ from worker.runner import run_gridlabd
 from worker.sandbox import Limits, Sandbox
 
 from ..services import unavailable
-from .conftest import IEEE4
+from .conftest import IEEE4, Console
 
 LIMITS = Limits(memory_bytes=2 * 1024**3, processes=64, disk_bytes=50 * 1024**2, file_bytes=20 * 1024**2)
 
@@ -116,15 +116,6 @@ def host(tmp_path, monkeypatch):
     yield host
     engine_hosts.forget(host)
     engine_hosts.remove_ended_folders()
-
-
-class Console:
-    def __init__(self):
-        self.std_out = self.std_err = ""
-
-    def __call__(self, std_out, std_err):
-        self.std_out += std_out
-        self.std_err += std_err
 
 
 def run_on_host(model_text=None, arguments=()):

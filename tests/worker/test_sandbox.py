@@ -13,7 +13,7 @@ from worker.runner import gridlabd_command, run_gridlabd
 from worker.sandbox import Limits, Sandbox, check_available, sandbox_environment
 
 from ..services import unavailable
-from .conftest import IEEE4
+from .conftest import IEEE4, Console
 
 LIMITS = Limits(memory_bytes=1024**3, processes=32, disk_bytes=5 * 1024**2, file_bytes=2 * 1024**2)
 
@@ -22,15 +22,6 @@ LIMITS = Limits(memory_bytes=1024**3, processes=32, disk_bytes=5 * 1024**2, file
 def bubblewrap():
     if not shutil.which("bwrap"):
         unavailable("bubblewrap (bwrap) is not installed: bin/install-bubblewrap")
-
-
-class Console:
-    def __init__(self):
-        self.std_out = self.std_err = ""
-
-    def __call__(self, std_out, std_err):
-        self.std_out += std_out
-        self.std_err += std_err
 
 
 def shell(folder, command, limits=LIMITS, network=False):
