@@ -100,9 +100,13 @@ def section(figures, jobs):
         )
     lines += [
         "",
-        "The cost is bubblewrap's setup (namespaces, mounts, the user namespace",
-        "made for a root worker) and the worker's watch over the working folder;",
-        "the simulation itself runs at the same speed inside.",
+        "Through the runner, the cost is bubblewrap's setup (namespaces, mounts, the",
+        "user namespace made for a root worker) and the worker's watch over the",
+        "working folder; the simulation itself runs at the same speed inside.",
+        "Through the service, a root worker with the sandbox on forks each run from",
+        "its engine host, which has the engine imported already",
+        "([ADR 24](adr/0024-engine-host.md)); unsandboxed, each run starts a fresh",
+        "Python. That start is what the sandboxed row saves.",
         END,
     ]
     return "\n".join(lines) + "\n"
