@@ -43,7 +43,9 @@ class EngineHostError(Exception):
 
 def default_command():
     """The worker's default engine command (``runner.gridlabd_command()``
-    without GRIDLABD_BINARY or a native gridlabd): the only one a host runs."""
+    without GRIDLABD_BINARY or a native gridlabd): the only one a host runs.
+    -P: the working folder (a user's checkout) is not put on sys.path, so a
+    gridlabd.py or worker/ in it cannot stand in for the real packages."""
     return [sys.executable, "-P", "-m", "worker.gridlabd_cli"]
 
 

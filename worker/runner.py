@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .engine_hosts import EngineHostError, forget
+from .engine_hosts import EngineHostError, default_command, forget
 from .progress import CLOCK_FILE, CLOCK_FILE_VARIABLE, ProgressWatcher
 from .sandbox import set_limits
 
@@ -55,9 +55,7 @@ def gridlabd_command():
     native = shutil.which("gridlabd")
     if native:
         return [native]
-    # -P: the working folder (a user's checkout) is not put on sys.path, so a
-    # gridlabd.py or worker/ in it cannot stand in for the real packages.
-    return [sys.executable, "-P", "-m", "worker.gridlabd_cli"]
+    return default_command()
 
 
 def child_environment():
