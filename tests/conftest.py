@@ -79,14 +79,12 @@ def session_app(request, database_urls, tmp_path_factory):
 
 
 def empty_tables(app):
+    # DELETE, children first, rather than PostgreSQL's TRUNCATE: the tables
+    # hold a few rows between tests, and TRUNCATE makes new files for every
+    # table and index (about 90 ms a test here, against 4 ms).
     with app.app_context():
-        tables = list(reversed(db.metadata.sorted_tables))
-        if db.engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{table.name}"' for table in tables)
-            db.session.execute(db.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                db.session.execute(table.delete())
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
         db.session.commit()
 
 
