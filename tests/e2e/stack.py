@@ -15,7 +15,12 @@ import time
 import redis
 import requests
 
-from ..processes import REPO_ROOT, Gunicorn, LoggedProcess, command_env, executable, flask_db, run_command
+from app import create_app
+from app.extensions import db
+from app.permissions import WorkflowPermissions
+from roles.services import create_application_key
+
+from ..processes import REPO_ROOT, Gunicorn, LoggedProcess, command_env, executable, flask_db
 from ..services import create_postgres_database, drop_postgres_database, require_redis
 
 EXAMPLES = REPO_ROOT / "examples"
@@ -158,8 +163,10 @@ class Stack:
         )
         self.env = env
         flask_db(env, "upgrade")
-        self.client = self._key(env, "PIPELINES_CLIENT")
-        self.worker_key = worker_key = self._key(env, "PIPELINES_WORKER")
+        self.client, self.worker_key = self._keys(
+            self.database_url or "sqlite:///" + os.path.join(env["WORKFLOW_DATA_FOLDER"], "workflow.sqlite3")
+        )
+        worker_key = self.worker_key
 
         self.api = Gunicorn(env, self.folder / "gunicorn.log", workers=api_workers, threads=api_threads)
         self._stoppers.append(self.api.stop)
@@ -269,14 +276,27 @@ class Stack:
         time.sleep(down_seconds)
         self.start_api()
 
-    @staticmethod
-    def _key(env, permission):
-        result = run_command(
-            [executable("invoke"), "create-application-key", "-n", permission, "-p", permission], env
+    def _keys(self, database_url):
+        """Headers with a client key and with a worker key, made in this process
+        on the stack's database: each `invoke create-application-key` would
+        start Python and import the app (about 1 CPU-second), and
+        tests/test_cli.py tests that command."""
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": database_url,
+                "CELERY_BROKER_URL": "memory://",
+                "CELERY_BROKER_TRANSPORT_OPTIONS": {},
+                "UPLOAD_FOLDER": str(self.folder / "uploads"),
+                "BLOB_API_SERVER": None,
+            }
         )
-        name, key = result.stdout.strip().split("=", 1)
-        assert name == "API_TOKEN"
-        return {"Workflow-API-Key": key}
+        with app.app_context():
+            keys = [
+                {"Workflow-API-Key": create_application_key(permission.name, [permission])[1]}
+                for permission in (WorkflowPermissions.PIPELINES_CLIENT, WorkflowPermissions.PIPELINES_WORKER)
+            ]
+            db.engine.dispose()
+        return keys
 
     def close(self):
         while self._stoppers:
