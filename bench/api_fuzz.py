@@ -70,10 +70,13 @@ class Targets:
     """Pipelines A and B, and C deleted; A has a NOT_STARTED, a RUNNING and a
     COMPLETED run, B and C a RUNNING one; the RUNNING and COMPLETED runs have
     console output and an artifact. Made through the API; ``reset()`` puts
-    back in the database what requests change."""
+    back in the database what requests change, when ``sent()`` saw one that
+    may have: accepted, with a method other than GET or HEAD, or unanswered
+    (the API changes nothing for a request it refuses)."""
 
     def __init__(self, api, database_url):
         self.api = api
+        self.changed = True
         self.engine = sa.create_engine(database_url)
         self.paths = []  # consistent (pipeline, run, artifact) triples
         a, b, c = (api.create_pipeline(f"fuzz {name}") for name in "ABC")
@@ -128,7 +131,14 @@ class Targets:
             }
         return deleted, saved
 
+    def sent(self, method, status=None):
+        if status is None or (method.upper() not in {"GET", "HEAD"} and status < 400):
+            self.changed = True
+
     def reset(self):
+        if not self.changed:
+            return
+        self.changed = False
         pipelines, runs = self._tables()
         deleted, saved = self._saved
         with self.engine.begin() as connection:
@@ -283,6 +293,14 @@ def run_round(url, seed, max_examples, phases, keys, targets, tally):
                 targets.point(rng, case.path_parameters)
         targets.reset()
 
+    def after_call(context, case, response):
+        if targets is not None:
+            targets.sent(case.method, response.status_code)
+
+    def after_network_error(context, case, request):
+        if targets is not None:
+            targets.sent(case.method)
+
     schema = schemathesis.openapi.from_url(url + "/apispec.json", config=config(seed, max_examples, phases))
     # An event stream of a run that is not final stays open until the run
     # ends: its answers are checked by its own tests (tests/test_run_progress.py,
@@ -290,7 +308,9 @@ def run_round(url, seed, max_examples, phases, keys, targets, tally):
     schema = schema.exclude(path_regex=r"/events$")
     if not tally.operations:
         tally.operations = [result.ok().label for result in schema.get_all_operations()]
-    schemathesis.hook(before_call)
+    hooks = (before_call, after_call, after_network_error)
+    for hook in hooks:
+        schemathesis.hook(hook)
     try:
         for event in from_schema(schema).execute():
             if isinstance(event, events.ScenarioFinished):
@@ -300,7 +320,8 @@ def run_round(url, seed, max_examples, phases, keys, targets, tally):
             elif isinstance(event, events.FatalError):
                 raise event.exception
     finally:
-        GLOBAL_HOOK_DISPATCHER.unregister(before_call)
+        for hook in hooks:
+            GLOBAL_HOOK_DISPATCHER.unregister(hook)
 
 
 def fuzz(url, client_key, worker_key, database_url, requests, seed, report=say):
