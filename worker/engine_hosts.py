@@ -34,6 +34,7 @@ ENGINE_HOST_MODULE = "worker.engine_host"
 MESSAGE_BYTES = 1 << 16
 START_SECONDS = 60.0  # a fresh sandbox importing the engine
 ANSWER_SECONDS = 10.0
+END_SECONDS = 10.0  # for the processes in an ended host's namespace to be gone
 RETRY_AFTER_SECONDS = 60.0  # after a host failed to start
 
 
@@ -148,16 +149,34 @@ class EngineHost:
         uploaded after it ends."""
         if self.socket.fileno() == -1:
             return
+        inside = self._namespace_init()
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.process.wait()
+        if inside is not None:
+            # The namespace's first process dies with bwrap, and the kernel
+            # lets it exit only once every other process in the namespace
+            # has: until then the run's processes may still be there.
+            select.select([inside], [], [], END_SECONDS)
+            os.close(inside)
         self.socket.close()
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
         _ended_folders.append(self.folder)
+
+    def _namespace_init(self):
+        """A pidfd of the first process in the host's PID namespace (bwrap's
+        child), or None."""
+        pid = self.process.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as file:
+                children = file.read().split()
+            return os.pidfd_open(int(children[0])) if children else None
+        except (OSError, ValueError):
+            return None
 
 
 class HostedRun:
