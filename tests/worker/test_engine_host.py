@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -16,7 +17,7 @@ from worker.runner import run_gridlabd
 from worker.sandbox import Limits, Sandbox
 
 from ..services import unavailable
-from .conftest import IEEE4, Console
+from .conftest import IEEE4, Console, processes_in
 
 LIMITS = Limits(memory_bytes=2 * 1024**3, processes=64, disk_bytes=50 * 1024**2, file_bytes=20 * 1024**2)
 
@@ -216,6 +217,30 @@ def test_a_timed_out_run_ends_its_host(host):
 
     assert result.timed_out
     assert not host.alive()
+
+
+def test_an_ended_host_has_no_process_left(tmp_path, monkeypatch):
+    """The kernel empties a PID namespace after its bwrap is killed, not at
+    once: end() returns only when it is empty (it once did not, and a test
+    saw the cancelled run still there)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for _ in range(10):
+        host = engine_hosts.host_for(LIMITS)
+        folder = tempfile.mkdtemp(prefix="workflow-run-", dir=host.folder)
+        shutil.copy(IEEE4, os.path.join(folder, "model.glm"))
+        os.chmod(folder, 0o777)  # the run's uid works in it
+        run = host.start(["-D", "REALTIME_SECONDS=60", "model.glm"], folder, {"PATH": "/usr/bin:/bin"})
+        deadline = time.monotonic() + 10
+        while not processes_in(folder) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert processes_in(folder), "the run did not start"
+
+        engine_hosts.forget(host)
+
+        assert processes_in(str(tmp_path)) == []
+        run.stdout.close()
+        run.stderr.close()
+    engine_hosts.remove_ended_folders()
 
 
 @pytest.mark.parametrize(
