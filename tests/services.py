@@ -51,15 +51,17 @@ def port_open(host, port, timeout=1.0):
         return False
 
 
-def create_postgres_database():
-    """A fresh, empty database; returns its URL. Needs a reachable server."""
+def create_postgres_database(template=None):
+    """A fresh database, empty or a copy of the database at URL ``template``
+    (which nobody may be connected to); returns its URL. Needs a reachable server."""
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"workflow_test_{worker_id()}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
     try:
         with engine.connect() as connection:
-            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"{copy}'))
     except sqlalchemy.exc.OperationalError as error:
         engine.dispose()
         unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error.orig}")

@@ -5,12 +5,16 @@ PostgreSQL + Redis or the embedded default (SQLite + kombu's filesystem
 transport). Inputs are served by a real HTTP server on loopback.
 """
 
+import atexit
 import functools
 import http.server
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import redis
 import requests
@@ -34,6 +38,28 @@ LOOPBACK_ALLOWED = (
 )
 STACK_API_SETTINGS = {"BLOCKED_NETWORKS": LOOPBACK_ALLOWED}
 STACK_WORKER_SETTINGS = {"WORKER_BLOCKED_NETWORKS": LOOPBACK_ALLOWED, "CALLBACK_ALLOW_UNSIGNED": "true"}
+
+
+# `flask db upgrade` costs about 1.2 CPU-seconds and a suite starts some 40
+# stacks: it runs once per test process and engine, into a template, and each
+# stack's database is a copy (CREATE DATABASE ... TEMPLATE, or the SQLite
+# file). tests/test_migrations.py runs the migrations themselves.
+_upgraded = {}
+
+
+def upgraded_database(kind):
+    """A URL of a database of ``kind`` ("postgresql" or "sqlite") at the migrations' head."""
+    if kind not in _upgraded:
+        folder = tempfile.mkdtemp(prefix="workflow-test-upgraded-")
+        atexit.register(shutil.rmtree, folder, True)
+        if kind == "postgresql":
+            url = create_postgres_database()
+            atexit.register(drop_postgres_database, url)
+        else:
+            url = "sqlite:///" + os.path.join(folder, "workflow.sqlite3")
+        flask_db(command_env(Path(folder), SQLALCHEMY_DATABASE_URI=url), "upgrade")
+        _upgraded[kind] = url
+    return _upgraded[kind]
 
 
 class InputServer:
@@ -144,11 +170,16 @@ class Stack:
     def _start(self, api_workers, api_threads, redis_db, worker_settings, broker_url=None):
         settings = {}
         if self.embedded:
-            # No database or broker settings at all: what ./bin/serve uses.
+            # No database or broker settings at all: what ./bin/serve uses,
+            # the SQLite file in WORKFLOW_DATA_FOLDER.
             env = command_env(self.folder)
             del env["CELERY_BROKER_URL"]
+            database_file = os.path.join(env["WORKFLOW_DATA_FOLDER"], "workflow.sqlite3")
+            os.makedirs(env["WORKFLOW_DATA_FOLDER"], exist_ok=True)
+            shutil.copy(upgraded_database("sqlite").removeprefix("sqlite:///"), database_file)
+            keys_database_url = "sqlite:///" + database_file
         else:
-            self.database_url = create_postgres_database()
+            self.database_url = create_postgres_database(template=upgraded_database("postgresql"))
             self._stoppers.append(lambda: drop_postgres_database(self.database_url))
             if broker_url:
                 self.broker_url = broker_url
@@ -157,16 +188,13 @@ class Stack:
                 redis.Redis.from_url(self.broker_url).flushdb()
             settings = {"SQLALCHEMY_DATABASE_URI": self.database_url, "CELERY_BROKER_URL": self.broker_url}
             env = command_env(self.folder, **settings)
+            keys_database_url = self.database_url
         env.update(self.api_settings)  # e.g. BLOB_API_SERVER for the API
         env["PROMETHEUS_MULTIPROC_DIR"] = self.api_settings.get(
             "PROMETHEUS_MULTIPROC_DIR", str(self.folder / "api-metrics")
         )
         self.env = env
-        flask_db(env, "upgrade")
-        self.client, self.worker_key = self._keys(
-            self.database_url or "sqlite:///" + os.path.join(env["WORKFLOW_DATA_FOLDER"], "workflow.sqlite3")
-        )
-        worker_key = self.worker_key
+        self.client, self.worker_key = self._keys(keys_database_url)
 
         self.api = Gunicorn(env, self.folder / "gunicorn.log", workers=api_workers, threads=api_threads)
         self._stoppers.append(self.api.stop)
@@ -185,7 +213,7 @@ class Stack:
             "PROMETHEUS_MULTIPROC_DIR": str(self.folder / "worker-metrics"),
             "TMPDIR": str(self.work_folder),
             "WORKER_API_SERVER": self.url,
-            "WORKER_API_TOKEN": worker_key["Workflow-API-Key"],
+            "WORKER_API_TOKEN": self.worker_key["Workflow-API-Key"],
             **{key: str(value) for key, value in worker_settings.items()},
         }
 
