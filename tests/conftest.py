@@ -31,6 +31,40 @@ def pytest_configure(config):
         )
 
 
+# Tests that mostly wait: on real stacks, runs paced by the wall clock, browsers.
+WAITING = ("tests/e2e/", "tests/browser/", "tests/worker/")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, order the tests so that each test process's share
+    (worksteal gives each a contiguous part of this list) starts with its
+    part of the tests that mostly wait and goes on with the in-process ones:
+    their waits then overlap with the others' CPU work. In collection order,
+    the waiting tests were left for the last minutes, with the cores partly
+    idle; what a process steals comes from the end of another's share."""
+    count = getattr(config, "workerinput", {}).get("workercount", 1)
+    if count < 2:
+        return
+    waiting, others = {}, []
+    for item in items:
+        if item.nodeid.startswith(WAITING):
+            waiting.setdefault(item.nodeid.split("::")[0], []).append(item)
+        else:
+            others.append(item)
+    shares = [[] for _ in range(count)]
+    for number, module_items in enumerate(waiting.values()):
+        shares[number % count].extend(module_items)
+    ordered, left = [], len(items)
+    for number, share in enumerate(shares):
+        size = left // (count - number)  # as worksteal sizes the shares
+        left -= size
+        taken = max(0, size - len(share)) if number < count - 1 else len(others)
+        ordered += share + others[:taken]
+        del others[:taken]
+    items[:] = ordered
+
+
 @pytest.fixture(scope="session")
 def database_urls(tmp_path_factory):
     """One fresh database per engine, created when first asked for."""
