@@ -275,7 +275,14 @@ def test(c, cov=False, k=None, processes=TEST_PROCESSES, fault_processes=FAULT_T
     import subprocess
     import tempfile
 
-    pytest = [sys.executable, "-m", "pytest"] + (["-k", k] if k else [])
+    # The plugins by name, not found through their entry points: found so,
+    # pytest rewrites the asserts of every module in their packages
+    # (schemathesis, hypothesis, anyio: 280 modules) in every test process, as
+    # PYTHONDONTWRITEBYTECODE machines never keep the result; about 2 CPU-s a
+    # process. A plugin the tests start to need is named here.
+    plugins = ["xdist.plugin", "pytest_timeout", "_hypothesis_pytestplugin", "schemathesis.pytest.plugin"]
+    plugins += ["pytest_cov.plugin"]
+    pytest = [sys.executable, "-m", "pytest"] + [f"-p{name}" for name in plugins] + (["-k", k] if k else [])
 
     def spread(count):
         # worksteal: a process that runs out of tests takes half of another's
@@ -284,10 +291,13 @@ def test(c, cov=False, k=None, processes=TEST_PROCESSES, fault_processes=FAULT_T
         return ["-n", str(count), "--dist", "worksteal"] if int(count) > 1 else []
 
     rest = pytest + ["-m", "not faults"] + spread(processes)
-    faults = pytest + ["-m", "faults"] + spread(fault_processes)
+    # Only tests/e2e/ has fault tests (tests/conftest.py refuses one elsewhere):
+    # collecting the whole tree for them took twice the CPU.
+    faults = pytest + ["-m", "faults"] + spread(fault_processes) + ["tests/e2e"]
     # Ports: blocks 0 to 6 for the first run's processes, 7 and up for the second's (tests/processes.py).
-    rest_env = {**os.environ, "TEST_PORT_BLOCK": "0"}
-    faults_env = {**os.environ, "TEST_PORT_BLOCK": "7"}
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    rest_env = {**env, "TEST_PORT_BLOCK": "0"}
+    faults_env = {**env, "TEST_PORT_BLOCK": "7"}
     if cov:
         measure = ["--cov=app", "--cov=roles", "--cov=worker"]
         codes = [
