@@ -47,12 +47,14 @@ def pytest_deselected(items):
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist, order the tests so that each test process's share
-    (worksteal gives each a contiguous part of this list) starts with its
-    part of the tests that mostly wait and goes on with the in-process ones:
-    their waits then overlap with the others' CPU work. In collection order,
-    the waiting tests were left for the last minutes, with the cores partly
-    idle; what a process steals comes from the end of another's share."""
+    """Under pytest-xdist, order the tests so that the shares of all test
+    processes but the last (worksteal gives each a contiguous part of this
+    list) start with their part of the tests that mostly wait, and the last
+    starts with in-process ones: their waits then overlap with its CPU work.
+    In collection order, the waiting tests were left for the last minutes,
+    with the cores partly idle; given to every process first, the cores were
+    still partly idle for a minute or more while all of them waited at once.
+    What a process steals comes from the end of another's share."""
     count = getattr(config, "workerinput", {}).get("workercount", 1)
     if count < 2:
         return
@@ -64,7 +66,7 @@ def pytest_collection_modifyitems(config, items):
             others.append(item)
     shares = [[] for _ in range(count)]
     for number, module_items in enumerate(waiting.values()):
-        shares[number % count].extend(module_items)
+        shares[number % (count - 1)].extend(module_items)
     ordered, left = [], len(items)
     for number, share in enumerate(shares):
         size = left // (count - number)  # as worksteal sizes the shares
