@@ -280,8 +280,13 @@ def test(c, cov=False, k=None, processes=TEST_PROCESSES, fault_processes=FAULT_T
     # (schemathesis, hypothesis, anyio: 280 modules) in every test process, as
     # PYTHONDONTWRITEBYTECODE machines never keep the result; about 2 CPU-s a
     # process. A plugin the tests start to need is named here.
-    plugins = ["xdist.plugin", "pytest_timeout", "_hypothesis_pytestplugin", "schemathesis.pytest.plugin"]
-    plugins += ["pytest_cov.plugin"]
+    plugins = [
+        "xdist.plugin",
+        "pytest_timeout",
+        "_hypothesis_pytestplugin",
+        "schemathesis.pytest.plugin",
+        "pytest_cov.plugin",
+    ]
     pytest = [sys.executable, "-m", "pytest"] + [f"-p{name}" for name in plugins] + (["-k", k] if k else [])
 
     def spread(count):

@@ -39,8 +39,11 @@ FAULT_TESTS = "tests/e2e/"
 def pytest_deselected(items):
     """`invoke test` looks for the fault tests in FAULT_TESTS only: the run of
     the others (-m "not faults") refuses one found elsewhere."""
-    astray = [item.nodeid for item in items if item.get_closest_marker("faults")]
-    astray = [nodeid for nodeid in astray if not nodeid.startswith(FAULT_TESTS)]
+    astray = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("faults") and not item.nodeid.startswith(FAULT_TESTS)
+    ]
     if astray:
         raise pytest.UsageError(f"fault tests belong in {FAULT_TESTS} (invoke test): {astray}")
 
