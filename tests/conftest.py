@@ -115,16 +115,31 @@ def make_app(database_url, upload_folder, **overrides):
     )
 
 
+@pytest.fixture(scope="session")
+def app_on(database_urls, tmp_path_factory):
+    """app_on(kind): this test process's app on the database engine ``kind``,
+    made when first asked for."""
+    made = {}
+
+    def app_for(kind):
+        if kind not in made:
+            app = make_app(database_urls(kind), tmp_path_factory.mktemp("uploads"))
+            app.config["DATABASE_KIND"] = kind
+            with app.app_context():
+                db.create_all()
+            made[kind] = app
+        return made[kind]
+
+    yield app_for
+    for app in made.values():
+        with app.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture(scope="session", params=DATABASES)
-def session_app(request, database_urls, tmp_path_factory):
+def session_app(request, app_on):
     """The app on each database engine; every API test runs on both."""
-    app = make_app(database_urls(request.param), tmp_path_factory.mktemp("uploads"))
-    app.config["DATABASE_KIND"] = request.param
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    return app_on(request.param)
 
 
 def empty_tables(app):

@@ -1,6 +1,7 @@
 """No 500 for anything a client sends.
 
-Three property-based tests, each on PostgreSQL and SQLite:
+Three property-based tests, each request sent to the API on PostgreSQL and
+to the API on SQLite (drawing a request costs more than sending it twice):
 
 - schemathesis generates requests (valid and invalid) for every operation of
   the app's own OpenAPI document and sends them over WSGI with a key that
@@ -21,6 +22,7 @@ Every error answer must be JSON with a ``message``.
 import copy
 import json
 import os
+import warnings
 from urllib.parse import quote
 
 import pytest
@@ -40,6 +42,8 @@ from app.extensions import db
 from app.pipelines.models import Pipeline
 from app.runs.models import Run
 from app.workflows.models import Workflow, WorkflowPipeline
+
+from .conftest import DATABASES, Api, Keys, empty_tables
 
 CLIENT = "PIPELINES_CLIENT"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
@@ -199,14 +203,42 @@ class Targets:
             db.session.commit()
 
 
-@pytest.fixture
-def targets(app, api):
-    return Targets(app, api)
+class Engine:
+    """The app on one database engine, its keys and its real objects."""
+
+    def __init__(self, kind, app):
+        empty_tables(app)
+        self.kind = kind
+        self.app = app
+        self.client = app.test_client()
+        self.keys = Keys(app)
+        self.targets = Targets(app, Api(self.client, self.keys))
+
+    def __repr__(self):
+        return self.kind
 
 
 @pytest.fixture
-def document(client):
-    return client.get("/apispec.json").get_json()
+def engines(app_on):
+    """The API on each engine. One that is not there (PostgreSQL, when
+    REQUIRE_SERVICES does not make its absence a failure) is left out with
+    a warning; the test skips only if neither is."""
+    found, missing = [], []
+    for kind in DATABASES:
+        try:
+            found.append(Engine(kind, app_on(kind)))
+        except pytest.skip.Exception as reason:
+            missing.append(f"{kind}: {reason}")
+    if not found:
+        pytest.skip("; ".join(missing))
+    for absent in missing:
+        warnings.warn(f"fuzzed without {absent}", stacklevel=1)
+    return found
+
+
+@pytest.fixture
+def document(engines):
+    return engines[0].client.get("/apispec.json").get_json()
 
 
 def headers_for(keys, operation):
@@ -223,23 +255,37 @@ def operations(document):
 
 
 class JsonEndpoint:
-    """An operation with a JSON body, its path filled in with real objects."""
+    """An operation with a JSON body; ``send`` fills its path in with an
+    engine's real objects."""
 
-    def __init__(self, document, path, method, operation, targets, keys):
+    def __init__(self, document, path, method, operation):
         self.method = method
-        self.path = path.format(**targets.path_parameters())
-        self.headers = headers_for(keys, operation)
+        self.path = path
+        self.operation = operation
         ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         self.example = document["components"]["schemas"][ref.rsplit("/", 1)[1]]["example"]
         self.label = f"{method} {path}"
+
+    def send(self, engine, body, content_type):
+        """The answer of ``engine``'s API to ``body``, its objects put back first."""
+        engine.targets.reset()
+        response = engine.client.open(
+            self.path.format(**engine.targets.path_parameters()),
+            method=self.method,
+            data=body,
+            content_type=content_type,
+            headers=headers_for(engine.keys, self.operation),
+        )
+        engine.targets.sent(self.method, response.status_code)
+        return response
 
     def __repr__(self):
         return self.label
 
 
-def json_endpoints(document, targets, keys):
+def json_endpoints(document):
     found = [
-        JsonEndpoint(document, path, method, operation, targets, keys)
+        JsonEndpoint(document, path, method, operation)
         for path, method, operation in operations(document)
         if "application/json" in operation.get("requestBody", {}).get("content", {})
     ]
@@ -262,41 +308,58 @@ def generated_cases(operation):
     )
 
 
-def point_at_targets(data, case, targets):
-    """Keep the generated path parameters, or point some or all at real objects."""
+def real_path_parameters(data, case, run_count):
+    """Which generated path parameters to point at real objects: {} (keep
+    them all), or the names to replace and the index of the run to use."""
     if not case.path_parameters:
-        return
+        return {}, None
     how = data.draw(st.sampled_from(["real", "some real", "generated"]), label="path parameters")
     if how == "generated":
-        return
-    run_uuid = None
+        return {}, None
+    run_index = None
     if "artifact_uuid" not in case.path_parameters:
-        run_uuid = data.draw(st.sampled_from(list(targets.run_states)), label="run")
-    real = targets.path_parameters(run_uuid, case.path)
-    for name in list(case.path_parameters):
-        if how == "real" or data.draw(st.booleans(), label=f"real {name}"):
-            case.path_parameters[name] = real[name]
+        run_index = data.draw(st.integers(0, run_count - 1), label="run")
+    names = [
+        name
+        for name in case.path_parameters
+        if how == "real" or data.draw(st.booleans(), label=f"real {name}")
+    ]
+    return names, run_index
 
 
-def generated_requests_test(operation, headers, targets):
-    """A Hypothesis test sending ``operation``'s generated requests."""
+def for_engine(case, engine, names, run_index):
+    """``case`` with the parameters ``names`` pointing at ``engine``'s objects."""
+    case = case.derive()
+    run_uuid = None if run_index is None else list(engine.targets.run_states)[run_index]
+    real = engine.targets.path_parameters(run_uuid, case.path)
+    for name in names:
+        case.path_parameters[name] = real[name]
+    return case
+
+
+def generated_requests_test(operation, engines):
+    """A Hypothesis test sending ``operation``'s generated requests to every engine."""
     cases = generated_cases(operation)
+    run_count = len(engines[0].targets.run_states)
 
     @settings(FUZZ_SETTINGS, max_examples=EXAMPLES_PER_OPERATION)
     @given(data=st.data())
     def check(data):
-        case = data.draw(cases, label="case")
-        point_at_targets(data, case, targets)
-        targets.reset()
-        response = case.call(headers=headers)
-        targets.sent(case.method, response.status_code)
-        assert_no_server_error(
-            response.status_code,
-            response.headers.get("content-type", [""])[0],
-            response.content,
-            f"{case.method} {case.formatted_path}",
-        )
-        case.validate_response(response, checks=DOCUMENT_CHECKS, headers=headers)
+        generated = data.draw(cases, label="case")
+        names, run_index = real_path_parameters(data, generated, run_count)
+        for engine in engines:
+            case = for_engine(generated, engine, names, run_index)
+            headers = headers_for(engine.keys, operation.definition.raw)
+            engine.targets.reset()
+            response = case.call(headers=headers, app=engine.app)
+            engine.targets.sent(case.method, response.status_code)
+            assert_no_server_error(
+                response.status_code,
+                response.headers.get("content-type", [""])[0],
+                response.content,
+                f"{engine.kind}: {case.method} {case.formatted_path}",
+            )
+            case.validate_response(response, checks=DOCUMENT_CHECKS, headers=headers)
 
     return check
 
@@ -304,13 +367,13 @@ def generated_requests_test(operation, headers, targets):
 # Every operation in one test: the workflow routes made them some 40, which
 # takes longer than the suite's 300 s default on a loaded machine.
 @pytest.mark.timeout(900)
-def test_no_server_error_for_generated_requests(app, keys, targets, subtests):
+def test_no_server_error_for_generated_requests(engines, subtests):
     config = schemathesis.Config.from_dict(SCHEMATHESIS_CONFIG)
-    schema = schemathesis.openapi.from_wsgi("/apispec.json", app, config=config)
+    schema = schemathesis.openapi.from_wsgi("/apispec.json", engines[0].app, config=config)
     api_operations = [result.ok() for result in schema.get_all_operations()]
     assert len(api_operations) == len(list(operations(schema.raw_schema)))
     for operation in api_operations:
-        check = generated_requests_test(operation, headers_for(keys, operation.definition.raw), targets)
+        check = generated_requests_test(operation, engines)
         with subtests.test(msg=operation.label):
             check()
 
@@ -360,8 +423,8 @@ def not_a_json_object(example):
     )
 
 
-def test_malformed_json_bodies_are_400(client, document, targets, keys):
-    endpoints = json_endpoints(document, targets, keys)
+def test_malformed_json_bodies_are_400(engines, document):
+    endpoints = json_endpoints(document)
 
     @settings(FUZZ_SETTINGS, max_examples=MALFORMED_BODY_EXAMPLES)
     @given(data=st.data())
@@ -374,22 +437,15 @@ def test_malformed_json_bodies_are_400(client, document, targets, keys):
             ),
             label="content type",
         )
-        targets.reset()
-        response = client.open(
-            endpoint.path,
-            method=endpoint.method,
-            data=body,
-            content_type=content_type,
-            headers=endpoint.headers,
-        )
-        targets.sent(endpoint.method, response.status_code)
-        assert_json_error(response, 400, endpoint.label)
+        for engine in engines:
+            response = endpoint.send(engine, body, content_type)
+            assert_json_error(response, 400, f"{engine.kind}: {endpoint.label}")
 
     check()
 
 
-def test_json_body_with_another_content_type_is_400(client, document, targets, keys):
-    for endpoint in json_endpoints(document, targets, keys):
+def test_json_body_with_another_content_type_is_400(engines, document):
+    for endpoint in json_endpoints(document):
         body = json.dumps(endpoint.example)
         for content_type in (
             "text/plain",
@@ -397,16 +453,9 @@ def test_json_body_with_another_content_type_is_400(client, document, targets, k
             "application/octet-stream",
             None,
         ):
-            targets.reset()
-            response = client.open(
-                endpoint.path,
-                method=endpoint.method,
-                data=body,
-                content_type=content_type,
-                headers=endpoint.headers,
-            )
-            targets.sent(endpoint.method, response.status_code)
-            assert_json_error(response, 400, f"{endpoint.label} as {content_type}")
+            for engine in engines:
+                response = endpoint.send(engine, body, content_type)
+                assert_json_error(response, 400, f"{engine.kind}: {endpoint.label} as {content_type}")
 
 
 # --- 3. odd strings everywhere a client can put one -------------------------
@@ -485,11 +534,9 @@ def url_part(text, safe):
     return quote(text.encode("utf-8", "surrogatepass"), safe=safe)
 
 
-def test_odd_strings_in_bodies_never_500(client, document, targets, keys):
+def test_odd_strings_in_bodies_never_500(engines, document):
     slots = [
-        (endpoint, slot)
-        for endpoint in json_endpoints(document, targets, keys)
-        for slot in string_slots(endpoint.example)
+        (endpoint, slot) for endpoint in json_endpoints(document) for slot in string_slots(endpoint.example)
     ]
 
     @settings(FUZZ_SETTINGS, max_examples=ODD_BODY_STRING_EXAMPLES)
@@ -498,25 +545,19 @@ def test_odd_strings_in_bodies_never_500(client, document, targets, keys):
         endpoint, slot = data.draw(st.sampled_from(slots), label="endpoint and slot")
         odd = data.draw(odd_strings_for(slot), label="odd string")
         body = raw_json(with_odd_string(endpoint.example, slot, odd))
-        targets.reset()
-        response = client.open(
-            endpoint.path,
-            method=endpoint.method,
-            data=body,
-            content_type="application/json",
-            headers=endpoint.headers,
-        )
-        targets.sent(endpoint.method, response.status_code)
-        assert_no_server_error(response.status_code, response.content_type, response.data, endpoint.label)
         received = json.loads(raw_json(odd))  # as the API reads it: escaped surrogate pairs join up
-        if "\x00" in received or has_lone_surrogate(received):
-            # No database can store these: the API must say so, not fail.
-            assert response.status_code == 400, (endpoint.label, slot, response.get_json())
+        for engine in engines:
+            response = endpoint.send(engine, body, "application/json")
+            what = f"{engine.kind}: {endpoint.label}"
+            assert_no_server_error(response.status_code, response.content_type, response.data, what)
+            if "\x00" in received or has_lone_surrogate(received):
+                # No database can store these: the API must say so, not fail.
+                assert response.status_code == 400, (what, slot, response.get_json())
 
     check()
 
 
-def test_odd_strings_in_urls_never_500(client, document, targets, keys):
+def test_odd_strings_in_urls_never_500(engines, document):
     requests = [
         (path, method, operation)
         for path, method, operation in operations(document)
@@ -529,16 +570,14 @@ def test_odd_strings_in_urls_never_500(client, document, targets, keys):
         path, method, operation = data.draw(st.sampled_from(requests), label="operation")
         odd = data.draw(odd_strings, label="odd string")
         safe = data.draw(st.sampled_from(["", "/", "/.:@"]), label="unescaped")
-        real = targets.path_parameters(path=path)
-        names = [name for name in real if "{" + name + "}" in path]
+        names = [name for name in engines[0].targets.path_parameters(path=path) if "{" + name + "}" in path]
         if names:
             odd_name = data.draw(st.sampled_from(names + ["query"]), label="odd parameter")
         else:
             odd_name = "query"
-        url = path.format(**{name: url_part(odd, safe) if name == odd_name else real[name] for name in names})
         query_name = data.draw(st.sampled_from(["name", "limit", "offset", "state"]), label="query parameter")
         value = odd if odd_name == "query" else "volts.csv"
-        url += f"?{query_name}={url_part(value, '')}"
+        query = f"?{query_name}={url_part(value, '')}"
         body, content_type = None, None
         content = operation.get("requestBody", {}).get("content", {})
         if "application/json" in content:
@@ -547,13 +586,26 @@ def test_odd_strings_in_urls_never_500(client, document, targets, keys):
             content_type = "application/json"
         elif content:
             body, content_type = b"bytes", "application/octet-stream"
-        targets.reset()
-        response = client.open(
-            url, method=method, data=body, content_type=content_type, headers=headers_for(keys, operation)
-        )
-        targets.sent(method, response.status_code)
-        assert_no_server_error(
-            response.status_code, response.content_type, response.data, f"{method} {url[:200]}"
-        )
+        for engine in engines:
+            real = engine.targets.path_parameters(path=path)
+            url = path.format(
+                **{name: url_part(odd, safe) if name == odd_name else real[name] for name in names}
+            )
+            url += query
+            engine.targets.reset()
+            response = engine.client.open(
+                url,
+                method=method,
+                data=body,
+                content_type=content_type,
+                headers=headers_for(engine.keys, operation),
+            )
+            engine.targets.sent(method, response.status_code)
+            assert_no_server_error(
+                response.status_code,
+                response.content_type,
+                response.data,
+                f"{engine.kind}: {method} {url[:200]}",
+            )
 
     check()
