@@ -9,6 +9,8 @@ from celery import Celery
 from flask import current_app
 from kombu.exceptions import KombuError, OperationalError
 
+from filesystem_broker import TRANSPORT, uses_filesystem_transport
+
 from .errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class Broker:
             task_always_eager=app.config["CELERY_ALWAYS_EAGER"],
             task_routes={DELIVER_CALLBACK: {"queue": CALLBACK_QUEUE}},
         )
+        if uses_filesystem_transport(app.config["CELERY_BROKER_URL"]):
+            celery.conf.broker_transport = TRANSPORT  # whole messages only (filesystem_broker)
         app.extensions["workflow_broker"] = celery
 
     def send(self, task_name, **kwargs):

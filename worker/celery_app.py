@@ -22,6 +22,16 @@ from .settings import (
     sandbox_enabled,
 )
 
+# The embedded broker's transport is in filesystem_broker/, beside this
+# package. `celery -A worker` has the current folder on sys.path only while
+# it imports `worker` itself, and this module comes later (worker.app is
+# built on first access): the project's root is put on the path for it.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if PROJECT_ROOT not in sys.path:
+    sys.path.append(PROJECT_ROOT)
+
+from filesystem_broker import TRANSPORT, uses_filesystem_transport  # noqa: E402
+
 
 def embedded_broker_folder():
     """``CELERY_BROKER_FOLDER``, else ``<WORKFLOW_DATA_FOLDER or var>/broker``."""
@@ -77,6 +87,8 @@ def make_celery():
         backend=os.environ.get("CELERY_RESULT_BACKEND") or None,
         include=["worker.tasks"],
     )
+    if uses_filesystem_transport(broker_url):
+        celery.conf.broker_transport = TRANSPORT  # whole messages only (filesystem_broker)
     celery.conf.update(
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
