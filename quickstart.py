@@ -77,6 +77,10 @@ def ensure_callback_secret():
 def _upgrade(app):
     from flask_migrate import upgrade
 
+    from app.migrations import enable_migrations
+
+    enable_migrations(app)
+
     # Alembic's INFO lines (its dialect, each migration applied) on every
     # start are not for a newcomer; warnings and errors still show.
     logging.disable(logging.INFO)

@@ -9,9 +9,10 @@ from .artifacts import models as _artifact_models  # noqa: F401 - register table
 from .artifacts.storage import init_storage
 from .database import init_database
 from .errors import register_error_handlers
-from .extensions import broker, db, migrate
+from .extensions import broker
 from .input_files import models as _input_file_models  # noqa: F401 - register tables
 from .metrics import init_metrics
+from .migrations import init_migrations
 from .openapi import init_swagger
 from .pipelines import models as _pipeline_models  # noqa: F401 - register tables
 from .runs import models as _run_models  # noqa: F401 - register tables
@@ -29,7 +30,7 @@ def create_app(overrides=None):
     logging.basicConfig(level=logging.INFO)
 
     init_database(app)
-    migrate.init_app(app, db, render_as_batch=True)
+    init_migrations(app)
     broker.init_app(app)
     init_storage(app)
     register_error_handlers(app)

@@ -1,5 +1,7 @@
 """`FLASK_APP=run.py flask db upgrade` builds exactly the schema the models declare."""
 
+import sys
+
 import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
@@ -7,7 +9,7 @@ from alembic.migration import MigrationContext
 
 from app.extensions import db
 
-from .processes import command_env, flask_db
+from .processes import command_env, executable, flask_db, run_command
 from .services import create_postgres_database, drop_postgres_database
 
 APP_TABLES = {
@@ -116,3 +118,15 @@ def test_the_comparison_notices_a_missing_unique_constraint():
     finally:
         engine.dispose()
         drop_postgres_database(url)
+
+
+def test_only_flask_db_loads_flask_migrate_and_alembic(tmp_path):
+    """Building the app (each gunicorn worker, each invoke task) leaves them
+    out; `flask db` loads them and lists its commands."""
+    env = command_env(tmp_path, SQLALCHEMY_DATABASE_URI="sqlite:///" + str(tmp_path / "app.sqlite3"))
+    packages = "sorted({name.split('.')[0] for name in sys.modules} & {'alembic', 'flask_migrate'})"
+    loaded = run_command([sys.executable, "-c", f"import sys, run; print({packages})"], env)
+    assert loaded.stdout.strip() == "[]"
+    assert "Perform database migrations." in run_command([executable("flask"), "--help"], env).stdout
+    commands = flask_db(env, "--help").stdout
+    assert "upgrade" in commands and "downgrade" in commands and "--directory" in commands
