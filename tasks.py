@@ -5,7 +5,9 @@ import sys
 
 from invoke import task
 
-PYTHON_SOURCES = "app roles worker filesystem_broker wf-client tests bench tasks.py run.py quickstart.py blob_server.py"
+PYTHON_SOURCES = (
+    "app roles worker filesystem_broker wf-client tests bench tasks.py run.py quickstart.py blob_server.py"
+)
 
 
 def _sources():
