@@ -174,7 +174,10 @@ def test_serve_stops_every_process_it_started_and_the_next_start_settles_the_run
         pipeline = serve.call(
             "POST",
             "/v1/pipelines",
-            json={"name": "long", "model": MODEL, "arguments": ["-D", "REALTIME_SECONDS=12"]},
+            # Paced by the wall clock: still running when the signal comes
+            # (the test checks that the run went back to the queue), and the
+            # second attempt takes as long.
+            json={"name": "long", "model": MODEL, "arguments": ["-D", "REALTIME_SECONDS=5"]},
         )["uuid"]
         inputs = [{"name": MODEL, "url": f"file://{REPO_ROOT}/examples/{MODEL}"}]
         run = serve.call("POST", f"/v1/pipelines/{pipeline}/runs", json={"inputs": inputs})["uuid"]
@@ -218,6 +221,9 @@ def test_serve_stops_every_process_it_started_and_the_next_start_settles_the_run
         if settle == "FAILED":
             assert std_err.rstrip().splitlines()[-1].startswith("worker lost:"), std_err
         else:
+            assert "run queued again (attempt 2 of 2)" in std_err, std_err
+            states = [entry["state"] for entry in again.call("GET", path)["states"]]
+            assert states == ["NOT_STARTED", "RUNNING", "NOT_STARTED", "RUNNING", "COMPLETED"], states
             assert "ieee4_load_voltages.csv" in {a["name"] for a in again.call("GET", path)["artifacts"]}
         os.killpg(again.process.pid, signal.SIGINT)
         again.process.wait(timeout=STOP_WITHIN + 5)
