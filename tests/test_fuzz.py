@@ -309,13 +309,13 @@ def generated_cases(operation):
 
 
 def real_path_parameters(data, case, run_count):
-    """Which generated path parameters to point at real objects: {} (keep
-    them all), or the names to replace and the index of the run to use."""
+    """The names of the generated path parameters to point at real objects
+    (none: keep them all), and the index of the run to use (or None)."""
     if not case.path_parameters:
-        return {}, None
+        return [], None
     how = data.draw(st.sampled_from(["real", "some real", "generated"]), label="path parameters")
     if how == "generated":
-        return {}, None
+        return [], None
     run_index = None
     if "artifact_uuid" not in case.path_parameters:
         run_index = data.draw(st.integers(0, run_count - 1), label="run")
