@@ -44,14 +44,26 @@ def stack(request, tmp_path_factory):
     stack.close()
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="module")
+def module_browser():
     reason = missing()
     if reason:
         unavailable(reason)
-    browser = Browser(LAPTOP)
-    yield browser
-    browser.close()
+    browsers = [Browser(LAPTOP)]
+    yield browsers
+    browsers[-1].close()
+
+
+@pytest.fixture
+def browser(module_browser, stack):
+    """The module's Chromium, as a fresh one would meet the stack (Browser.forget);
+    a new one if the last test left it unusable."""
+    try:
+        module_browser[-1].forget(stack.url)
+    except Exception:  # noqa: BLE001 - a crashed or hung browser: start another
+        module_browser[-1].close()
+        module_browser.append(Browser(LAPTOP))
+    return module_browser[-1]
 
 
 @pytest.fixture
