@@ -52,7 +52,7 @@ def table_snapshot(app, skip=("application", "system_permission", "application_s
 
     Plain SQL, rows as the driver returns them: through SQLAlchemy's
     statements and result types a snapshot cost 5.5 ms of CPU on PostgreSQL
-    and 2.4 on SQLite, so 3.7 and 1.2 ms; many tests take one before and
+    and 2.4 on SQLite, this way 3.7 and 1.2 ms; many tests take one before and
     after every request they send."""
     with app.app_context():
         connection = db.session.connection()

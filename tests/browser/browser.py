@@ -85,10 +85,11 @@ class Browser:
             driver.switch_to.window(handle)
             driver.close()
         driver.switch_to.window(first)
-        # A page of the origin that runs no script, to clear its tab's
-        # session storage (which outlives navigation) from inside.
+        # The tab's session storage outlives navigation and is not the
+        # DevTools call's to clear: from inside, on a page of the origin
+        # that runs no script.
         driver.get(url.rstrip("/") + "/healthcheck")
-        driver.execute_script("window.localStorage.clear(); window.sessionStorage.clear();")
+        driver.execute_script("window.sessionStorage.clear();")
         driver.get("about:blank")
         origin = "/".join(url.split("/")[:3])
         driver.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
