@@ -223,7 +223,7 @@ class Stack:
         self.worker = CeleryWorker(
             self.worker_env, self.folder / "worker.log", concurrency, queues=self.worker_queues
         )
-        self._stoppers.append(self.stop_worker)
+        self._stoppers.append(self._discard_worker)
 
     def start_callback_worker(self, concurrency=4):
         """A second worker for the ``callbacks`` queue alone, on Celery's thread
@@ -238,21 +238,27 @@ class Stack:
             queues="callbacks",
             pool="threads",
         )
-        self._stoppers.append(self.callback_worker.stop)
+        self._stoppers.append(self.callback_worker.kill)
 
     def stop_worker(self):
-        if self.stop_worker in self._stoppers:
-            self._stoppers.remove(self.stop_worker)
+        """Stop the worker as a deployment does (SIGTERM: a warm shutdown)."""
+        if self._discard_worker in self._stoppers:
+            self._stoppers.remove(self._discard_worker)
         if self.worker is not None:
             worker, self.worker = self.worker, None
             worker.stop()
+
+    def _discard_worker(self):
+        if self.worker is not None:
+            worker, self.worker = self.worker, None
+            worker.kill()
 
     def kill_worker(self):
         """SIGKILL the worker's whole process group (main process and pool
         children), as when its host dies; ``start_worker`` starts a new one.
         Its log is kept as ``worker-killed-N.log``."""
         worker, self.worker = self.worker, None
-        self._stoppers.remove(self.stop_worker)
+        self._stoppers.remove(self._discard_worker)
         os.killpg(worker.process.pid, signal.SIGKILL)
         worker.process.wait(timeout=30)
         worker.log.close()
@@ -264,7 +270,7 @@ class Stack:
         WORKER_RECOVERY_INTERVAL); ``close()`` stops it."""
         assert self.beat is None, "beat is running already"
         self.beat = CeleryBeat(self.worker_env, self.folder / "beat.log", self.folder / "beat-schedule")
-        self._stoppers.append(self.beat.stop)
+        self._stoppers.append(self.beat.kill)
 
     def gridlabd_processes(self):
         """Pids of this stack's GridLAB-D runs: processes working in a run's
@@ -327,6 +333,10 @@ class Stack:
         return keys
 
     def close(self):
+        """Stop all. The Celery processes are killed, not shut down warm: the
+        test has checked what it needed by then, and a warm shutdown waited
+        2 to 6 s for Celery's own sleeps (a pool process sleeps 1 s before it
+        exits), some 70 s of a suite run."""
         while self._stoppers:
             try:
                 self._stoppers.pop()()
