@@ -1,7 +1,8 @@
 """API loss, with real processes: gunicorn stopped for 30 seconds in the
 middle of a run and started again on the same port. The worker keeps what it
 has to report and retries with backoff, so the run still ends COMPLETED with
-its whole console and its artifacts, as running the model by hand gives."""
+its whole console (what the engine printed, byte for byte) and its artifacts
+(as running the model by hand gives)."""
 
 import hashlib
 import re
@@ -27,6 +28,15 @@ REALTIME = 20
 ARGUMENTS = ["-D", f"REALTIME_SECONDS={REALTIME}"]
 OUTAGE = 30
 ARTIFACTS = {"ieee4_load_voltages.csv", "ieee4_substation_power.csv"}
+# The worker runs the engine through engine_tee.sh, which keeps what the engine
+# prints in this file: the run's third artifact. How many progress lines the
+# engine prints, and for which seconds, depends on its timer and the load (a
+# busy machine skips a second now and then), so the console is compared with
+# that copy, not with a clock or another run. (A configured command runs in a
+# sandbox of its own, not from an engine host; the console's way to the API
+# is the same.)
+ENGINE_STDOUT = "engine-stdout.txt"
+ENGINE = f"/bin/bash {REPO_ROOT / 'tests' / 'e2e' / 'engine_tee.sh'} python -P -m worker.gridlabd_cli"
 
 # What differs between two runs of the model: the wall-clock times (the
 # progress line, the recorders' rows and the CSV header's date).
@@ -42,13 +52,7 @@ def normalized(text):
     return HEADER_DATE.sub("<date>", SIMULATED_TIME.sub("<time>", text))
 
 
-def printed_lines(text):
-    r"""The text's lines without the empty ones, ``\r`` or ``\n`` ending each.
-    Where two runs of the model break their progress lines with a ``\n`` can
-    differ (a CI run's console and its reference differed only there, at two
-    seconds); a chunk lost or stored twice still shows.
-    """
-    return [line for line in re.split(r"[\r\n]+", normalized(text)) if line]
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def progress_times(std_out):
@@ -80,7 +84,7 @@ def stack(tmp_path):
         (tmp_path / name).mkdir()
     redis_server = RedisServer(tmp_path / "redis")
     try:
-        stack = Stack(tmp_path / "stack", broker_url=redis_server.url)
+        stack = Stack(tmp_path / "stack", broker_url=redis_server.url, GRIDLABD_BINARY=ENGINE)
         yield stack
         stack.close()
     finally:
@@ -119,26 +123,24 @@ def test_run_completes_with_whole_console_and_artifacts_across_30s_api_outage(st
     assert [change["state"] for change in final["states"]] == ["NOT_STARTED", "RUNNING", "COMPLETED"]
     by_hand.join()
 
-    # No console chunk lost or stored twice: one progress line per second of
-    # the run, each second once and in order, as many as by hand.
+    # Printed across the outage, which began once the first output was in.
     times = progress_times(console["std_out"])
-    first = time.mktime(time.strptime(times[0], "%Y-%m-%d %H:%M:%S"))
-    expected = [
-        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(first + step)) for step in range(len(times))
-    ]
-    assert times == expected
-    assert len(times) == len(progress_times(reference["std_out"]))
-    assert printed_lines(console["std_out"]) == printed_lines(reference["std_out"]), (
-        repr(console["std_out"]),
-        repr(reference["std_out"]),
+    span = time.mktime(time.strptime(times[-1], TIME_FORMAT)) - time.mktime(
+        time.strptime(times[0], TIME_FORMAT)
     )
+    assert span >= REALTIME / 2, times
     assert normalized(console["std_err"]) == normalized(reference["std_err"])
 
     artifacts = {artifact["name"]: artifact for artifact in final["artifacts"]}
-    assert set(artifacts) == ARTIFACTS
+    assert set(artifacts) == ARTIFACTS | {ENGINE_STDOUT}
+    bodies = {}
     for name, artifact in artifacts.items():
-        body = stack.download(artifact).content
-        assert len(body) == artifact["size"] == len(reference["files"][name]), name
-        assert hashlib.sha256(body).hexdigest() == artifact["sha256"], name
-        assert normalized(body.decode()) == normalized(reference["files"][name].decode()), name
+        bodies[name] = stack.download(artifact).content
+        assert len(bodies[name]) == artifact["size"], name
+        assert hashlib.sha256(bodies[name]).hexdigest() == artifact["sha256"], name
+    # No console chunk lost or stored twice: the console is what the engine printed.
+    assert console["std_out"] == bodies[ENGINE_STDOUT].decode()
+    for name in ARTIFACTS:
+        assert len(bodies[name]) == len(reference["files"][name]), name
+        assert normalized(bodies[name].decode()) == normalized(reference["files"][name].decode()), name
     assert not run_folders(stack), "the working directory was removed"
