@@ -13,18 +13,18 @@ from roles.models import Application
 from roles.services import create_application_key
 
 from .conftest import make_app
-from .processes import command_env, executable, flask_db, run_command
+from .migrated import migrated_database
+from .processes import command_env, executable, run_command
 
 KEY_LINE = re.compile(r"^API_TOKEN=([A-Za-z0-9_\-]{32,})$")
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    """A SQLite file after ``flask db upgrade``, the env to reach it, and an app on it."""
+    """A SQLite file at the migrations' head (tests/migrated.py), the env to reach it, and an app on it."""
     folder = tmp_path_factory.mktemp("cli")
-    url = "sqlite:///" + str(folder / "cli.sqlite3")
+    url = migrated_database("sqlite", folder / "cli.sqlite3")
     env = command_env(folder, SQLALCHEMY_DATABASE_URI=url)
-    flask_db(env, "upgrade")
     app = make_app(url, folder / "uploads")
     yield env, app
     with app.app_context():

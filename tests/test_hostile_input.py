@@ -26,8 +26,9 @@ from roles.services import create_application_key
 
 from .conftest import make_app
 from .helpers import assert_error, failed_cases, table_snapshot
-from .processes import Gunicorn, command_env, flask_db
-from .services import create_postgres_database, drop_postgres_database
+from .migrated import migrated_database
+from .processes import Gunicorn, command_env
+from .services import drop_postgres_database
 from .test_fuzz import Targets, headers_for, operations
 from .test_runs import BAD_NAMES
 
@@ -309,11 +310,10 @@ def test_json_bodies_over_max_content_length_are_a_json_413(app, api, keys, docu
 def small_limit_server(tmp_path_factory):
     """gunicorn with MAX_CONTENT_LENGTH=64 KiB over a migrated PostgreSQL database; its URL and client key."""
     folder = tmp_path_factory.mktemp("hostile")
-    database_url = create_postgres_database()
+    database_url = migrated_database("postgresql")
     server = None
     try:
         env = command_env(folder, SQLALCHEMY_DATABASE_URI=database_url, MAX_CONTENT_LENGTH=64 * 1024)
-        flask_db(env, "upgrade")
         app = make_app(database_url, folder / "uploads")
         with app.app_context():
             _, key = create_application_key("client", [WorkflowPermissions.PIPELINES_CLIENT])

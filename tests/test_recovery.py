@@ -21,7 +21,8 @@ from app.runs.queries import silent_runs
 from . import test_broker
 from .conftest import Api, Keys, make_app
 from .helpers import assert_error, run_in_state, table_snapshot
-from .processes import command_env, executable, flask_db, free_port, run_command
+from .migrated import migrated_database
+from .processes import command_env, executable, free_port, run_command
 
 # tests/test_broker.py's fixtures: apps publishing to a private part of the test Redis.
 apps, redis_app, redis_queue = test_broker.apps, test_broker.redis_app, test_broker.redis_queue
@@ -529,9 +530,8 @@ def test_the_endpoint_sweeps_with_the_configured_settings(app, api, client, keys
 
 def test_the_invoke_task_recovers_runs(tmp_path):
     """``invoke recover-runs`` as an operator runs it, on a migrated SQLite file."""
-    url = "sqlite:///" + str(tmp_path / "recovery.sqlite3")
+    url = migrated_database("sqlite", tmp_path / "recovery.sqlite3")
     env = command_env(tmp_path, SQLALCHEMY_DATABASE_URI=url, RUN_HEARTBEAT_TIMEOUT=TIMEOUT)
-    flask_db(env, "upgrade")
     app = make_app(url, env["UPLOAD_FOLDER"])
     api = Api(app.test_client(), Keys(app))
     pipeline = api.create_pipeline()["uuid"]

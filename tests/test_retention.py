@@ -17,7 +17,8 @@ from app.runs.models import Run
 
 from .conftest import make_app
 from .helpers import assert_error, run_in_state
-from .processes import command_env, executable, flask_db, run_command
+from .migrated import migrated_database
+from .processes import command_env, executable, run_command
 
 NOW = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
 DAYS = 7
@@ -197,9 +198,8 @@ def test_the_endpoint_without_a_retention_reports_it(api):
 
 def test_the_invoke_task_expires_artifacts(tmp_path):
     """``invoke expire-artifacts`` as an operator runs it, on a migrated SQLite file."""
-    url = "sqlite:///" + str(tmp_path / "retention.sqlite3")
+    url = migrated_database("sqlite", tmp_path / "retention.sqlite3")
     env = command_env(tmp_path, SQLALCHEMY_DATABASE_URI=url, ARTIFACT_RETENTION_DAYS=DAYS)
-    flask_db(env, "upgrade")
     app = make_app(url, env["UPLOAD_FOLDER"])
     from .conftest import Api, Keys
 

@@ -11,8 +11,9 @@ from app.permissions import WorkflowPermissions
 from roles.services import create_application_key
 
 from .conftest import make_app
-from .processes import Gunicorn, command_env, flask_db, proc_status_kib
-from .services import create_postgres_database, drop_postgres_database
+from .migrated import migrated_database
+from .processes import Gunicorn, command_env, proc_status_kib
+from .services import drop_postgres_database
 
 MIB = 1024 * 1024
 BIG = 64 * MIB
@@ -25,11 +26,10 @@ class Deployment:
 
     def __init__(self, folder):
         self.folder = folder
-        self.database_url = create_postgres_database()
+        self.database_url = migrated_database("postgresql")
         self.uploads = folder / "uploads"
         self.servers = []
         self.env = command_env(folder, SQLALCHEMY_DATABASE_URI=self.database_url, UPLOAD_FOLDER=self.uploads)
-        flask_db(self.env, "upgrade")
         app = make_app(self.database_url, self.uploads)
         with app.app_context():
             _, client_key = create_application_key("client", [WorkflowPermissions.PIPELINES_CLIENT])

@@ -5,16 +5,12 @@ PostgreSQL + Redis or the embedded default (SQLite + kombu's filesystem
 transport). Inputs are served by a real HTTP server on loopback.
 """
 
-import atexit
 import functools
 import http.server
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import redis
 import requests
@@ -24,8 +20,9 @@ from app.extensions import db
 from app.permissions import WorkflowPermissions
 from roles.services import create_application_key
 
-from ..processes import REPO_ROOT, Gunicorn, LoggedProcess, command_env, executable, flask_db
-from ..services import create_postgres_database, drop_postgres_database, require_redis
+from ..migrated import migrated_database
+from ..processes import REPO_ROOT, Gunicorn, LoggedProcess, command_env, executable
+from ..services import drop_postgres_database, require_redis
 
 EXAMPLES = REPO_ROOT / "examples"
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED"}
@@ -38,28 +35,6 @@ LOOPBACK_ALLOWED = (
 )
 STACK_API_SETTINGS = {"BLOCKED_NETWORKS": LOOPBACK_ALLOWED}
 STACK_WORKER_SETTINGS = {"WORKER_BLOCKED_NETWORKS": LOOPBACK_ALLOWED, "CALLBACK_ALLOW_UNSIGNED": "true"}
-
-
-# `flask db upgrade` costs about 1.2 CPU-seconds and a suite starts some 40
-# stacks: it runs once per test process and engine, into a template, and each
-# stack's database is a copy (CREATE DATABASE ... TEMPLATE, or the SQLite
-# file). tests/test_migrations.py runs the migrations themselves.
-_upgraded = {}
-
-
-def upgraded_database(kind):
-    """A URL of a database of ``kind`` ("postgresql" or "sqlite") at the migrations' head."""
-    if kind not in _upgraded:
-        folder = tempfile.mkdtemp(prefix="workflow-test-upgraded-")
-        atexit.register(shutil.rmtree, folder, True)
-        if kind == "postgresql":
-            url = create_postgres_database()
-            atexit.register(drop_postgres_database, url)
-        else:
-            url = "sqlite:///" + os.path.join(folder, "workflow.sqlite3")
-        flask_db(command_env(Path(folder), SQLALCHEMY_DATABASE_URI=url), "upgrade")
-        _upgraded[kind] = url
-    return _upgraded[kind]
 
 
 class InputServer:
@@ -174,12 +149,11 @@ class Stack:
             # the SQLite file in WORKFLOW_DATA_FOLDER.
             env = command_env(self.folder)
             del env["CELERY_BROKER_URL"]
-            database_file = os.path.join(env["WORKFLOW_DATA_FOLDER"], "workflow.sqlite3")
             os.makedirs(env["WORKFLOW_DATA_FOLDER"], exist_ok=True)
-            shutil.copy(upgraded_database("sqlite").removeprefix("sqlite:///"), database_file)
-            keys_database_url = "sqlite:///" + database_file
+            database_file = os.path.join(env["WORKFLOW_DATA_FOLDER"], "workflow.sqlite3")
+            keys_database_url = migrated_database("sqlite", database_file)
         else:
-            self.database_url = create_postgres_database(template=upgraded_database("postgresql"))
+            self.database_url = migrated_database("postgresql")
             self._stoppers.append(lambda: drop_postgres_database(self.database_url))
             if broker_url:
                 self.broker_url = broker_url
