@@ -75,11 +75,11 @@ def ensure_callback_secret():
 
 
 def _upgrade(app):
-    from flask_migrate import upgrade
-
     from app.migrations import enable_migrations
 
+    # Before flask_migrate is imported: it keeps alembic's plugin lines quiet.
     enable_migrations(app)
+    from flask_migrate import upgrade
 
     # Alembic's INFO lines (its dialect, each migration applied) on every
     # start are not for a newcomer; warnings and errors still show.
