@@ -153,6 +153,24 @@ def _reap():
             return
 
 
+def _reap_adopted(children):
+    """Collect the orphans handed to this subreaper that have exited, while
+    ``children`` run (bwrap leaves one at each sandbox check of a worker's
+    start): else each stays a zombie until the service stops. ``children``
+    themselves are left to their ``Popen``."""
+    if not hasattr(os, "waitid"):
+        return  # not Linux: no subreaper, nothing adopted
+    ours = {child.pid for child in children}
+    while True:
+        try:
+            exited = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if exited is None or exited.si_pid in ours:
+            return
+        os.waitpid(exited.si_pid, 0)
+
+
 def stop_all(children, grace_seconds=GRACE_SECONDS, kill_seconds=KILL_SECONDS):
     """Stop ``children`` and everything they started within about
     ``grace_seconds + kill_seconds``.
@@ -257,6 +275,7 @@ def serve(host, port):
         if not stop["now"] and api.poll() is None:
             print(_usage(url, keys), flush=True)
         while not stop["now"] and all(child.poll() is None for child in children):
+            _reap_adopted(children)
             time.sleep(0.2)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

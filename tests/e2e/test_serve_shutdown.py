@@ -59,6 +59,11 @@ def left_of(pids, sessions):
     }
 
 
+def zombie_children(pid):
+    """The children of ``pid`` that have exited and wait to be collected."""
+    return {child for child, (parent, _, _, state) in processes().items() if parent == pid and state == "Z"}
+
+
 def command_line(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
@@ -184,6 +189,11 @@ def test_serve_stops_every_process_it_started_and_the_next_start_settles_the_run
         wait_for(lambda: simulation_running(serve, pipeline, run), 60, "the simulation to run")
         # Warnings and errors only, as the README says (no migration chatter).
         assert "INFO" not in serve.output(), serve.output()
+        # A subreaper, it collects the orphans it is handed while it runs
+        # (the bwrap of the worker's sandbox check is one): no zombie stays.
+        wait_for(
+            lambda: not zombie_children(serve.process.pid), 5, "invoke serve to collect its exited orphans"
+        )
 
         started = tree(serve.process.pid)
         table = processes()
