@@ -142,22 +142,11 @@ def _kill(pids):
             pass
 
 
-def _reap():
-    """Collect exited children (orphans handed to this subreaper included)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
 def _reap_adopted(children):
-    """Collect the orphans handed to this subreaper that have exited, while
-    ``children`` run (bwrap leaves one at each sandbox check of a worker's
-    start): else each stays a zombie until the service stops. ``children``
-    themselves are left to their ``Popen``."""
+    """Collect the orphans handed to this subreaper that have exited (bwrap
+    leaves one at each sandbox check of a worker's start): else each stays a
+    zombie until the service stops. ``children`` themselves are left to
+    their ``Popen``, which keeps their exit status."""
     if not hasattr(os, "waitid"):
         return  # not Linux: no subreaper, nothing adopted
     ours = {child.pid for child in children}
@@ -200,7 +189,7 @@ def stop_all(children, grace_seconds=GRACE_SECONDS, kill_seconds=KILL_SECONDS):
         _kill(left)
         for child in children:
             child.poll()
-        _reap()
+        _reap_adopted(children)
         if not left or time.monotonic() > deadline:
             return
         time.sleep(0.05)
